@@ -1,0 +1,1 @@
+"""Executors: how a claimed run is executed (local subprocess; Ray cluster)."""

@@ -1,0 +1,71 @@
+"""The local executor: one run in a child process (`python -m engine.recipe RUN_DIR`).
+
+The child inherits the run's lock fd, so the lock lives exactly as long as someone works on the
+run; it dies with the worker (PR_SET_PDEATHSIG), so a killed worker never leaves an orphan
+training behind. The worker side beats the heart, forwards cancellation (SIGTERM, then SIGKILL
+after a grace period) and records a failure when the child dies without saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from engine.runs import RunDir
+
+PR_SET_PDEATHSIG = 1
+CANCEL_GRACE_S = 30.0
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def child_command(run: RunDir) -> list[str]:
+    return [sys.executable, "-m", "engine.recipe", str(run.path)]
+
+
+def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False, poll_s: float = 1.0,
+            env: dict[str, str] | None = None) -> int:
+    """Run `run` in a child process and wait; returns the child's exit code (negative = signal)."""
+    with open(run.log_path, "ab") as log:
+        log.write(f"\n=== attempt started {time.ctime()} by worker pid {os.getpid()} ===\n".encode())
+        log.flush()
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            child_command(run),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(lock_fd,),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe enough
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        )
+    cancel_seen: float | None = None
+    while True:
+        try:
+            return proc.wait(timeout=poll_s)
+        except subprocess.TimeoutExpired:
+            pass
+        run.heartbeat(worker_pid=os.getpid(), child_pid=proc.pid)
+        if cancel_seen is None and (run.cancel_requested() or stop()):
+            cancel_seen = time.time()
+        if cancel_seen is not None and time.time() - cancel_seen > CANCEL_GRACE_S:
+            _kill_group(proc, signal.SIGTERM)
+            try:
+                return proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc, signal.SIGKILL)
+                return proc.wait()
+
+
+def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)

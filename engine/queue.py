@@ -1,0 +1,227 @@
+"""The single-machine queue: submitting runs and studies, claiming, cancelling, resuming, deleting.
+
+Submitting = writing a run directory with status `queued` (engine.runs). A spec's run id derives
+from its hash, so submitting the same spec twice (or two studies sharing a run) queues it once.
+Claiming = taking the run's flock; a `running` run whose lock is free lost its worker and is
+claimed again, to resume from its last phase and checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.runs import ACTIVE_STATES, RunDir, iter_runs, read_json, release_lock, write_json_atomic
+from engine.settings import Settings
+from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study
+
+
+@dataclass(frozen=True)
+class Submitted:
+    run_id: str
+    created: bool  # False: the same spec was already queued or run
+    state: str
+
+
+def preflight(spec: RunSpec, settings: Settings) -> list[SpecError]:
+    """Problems that the spec alone cannot show: the data directory and the model's availability."""
+    errors = []
+    data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else settings.data_dir
+    if not data_dir.is_dir():
+        errors.append(SpecError("data_dir", str(data_dir), "the data directory does not exist",
+                                "set CODETUNE_DATA_DIR or the spec's data_dir to the folder with the datasets"))
+    from engine.models import ModelNotAvailable, resolve_source  # light: no torch import
+
+    try:
+        resolve_source(spec, settings)
+    except ModelNotAvailable as exc:
+        message, _, fix = str(exc).partition(" Fix: ")
+        errors.append(SpecError("model.id", spec.model.id, message.rstrip("."), fix or "check model.id"))
+    return errors
+
+
+def submit_run(spec: RunSpec, settings: Settings, check: bool = True) -> Submitted:
+    """Queue one run (idempotent: the same spec maps to the same run directory)."""
+    if check:
+        errors = preflight(spec, settings)
+        if errors:
+            raise SpecValidationError(errors)
+    settings.ensure_dirs()
+    run = RunDir(settings.runs_dir / spec.run_id())
+    if run.spec_path.exists():
+        return Submitted(run.run_id, False, run.read_status().get("state", "queued"))
+    tmp = settings.runs_dir / f".{run.run_id}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    staged = RunDir(tmp)
+    write_json_atomic(staged.spec_path, spec.model_dump(mode="json"))
+    write_json_atomic(staged.status_path, {"state": "queued", "submitted_at": time.time(), "phases_done": [],
+                                           "attempts": 0, "updated_at": time.time()})
+    staged.append_event("submitted", label=spec.label, spec_hash=spec.spec_hash())
+    try:
+        tmp.rename(run.path)  # atomic: a half-written run directory is never visible
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return Submitted(run.run_id, False, run.read_status().get("state", "queued"))
+    return Submitted(run.run_id, True, "queued")
+
+
+def submit_study(study: StudySpec, settings: Settings, check: bool = True) -> dict[str, Any]:
+    """Queue every run of a study and record the study (its runs and their configuration labels)."""
+    runs = expand_study(study)
+    if check:
+        errors: list[SpecError] = []
+        for item in runs:
+            errors.extend(e for e in preflight(item.spec, settings) if e not in errors)
+        if errors:
+            raise SpecValidationError(errors)
+    settings.ensure_dirs()
+    members = []
+    for item in runs:
+        result = submit_run(item.spec, settings, check=False)
+        members.append({"run_id": result.run_id, "config": item.config, "model": item.model,
+                        "created": result.created})
+    record = {"study_id": study.study_id(), "name": study.name, "spec": study.model_dump(mode="json"),
+              "runs": members, "submitted_at": time.time()}
+    folder = settings.studies_dir / record["study_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = read_json(folder / "study.json")
+    if previous:
+        record["submitted_at"] = previous.get("submitted_at", record["submitted_at"])
+    write_json_atomic(folder / "study.json", record)
+    return record
+
+
+def list_studies(settings: Settings) -> list[dict[str, Any]]:
+    if not settings.studies_dir.is_dir():
+        return []
+    studies = [read_json(p) for p in sorted(settings.studies_dir.glob("*/study.json"))]
+    return [s for s in studies if s]
+
+
+def find_run(settings: Settings, run_id: str) -> RunDir:
+    """The run directory of `run_id` (a unique prefix is enough)."""
+    exact = RunDir(settings.runs_dir / run_id)
+    if exact.spec_path.exists():
+        return exact
+    matches = [r for r in iter_runs(settings.runs_dir) if r.run_id.startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise KeyError(f"no run '{run_id}' under {settings.runs_dir}. Fix: see `codetune status` for run ids")
+    raise KeyError(f"'{run_id}' matches {len(matches)} runs; give more of the id")
+
+
+def run_summary(run: RunDir) -> dict[str, Any]:
+    """One row for status tables: the run's state, phase, progress and what it is."""
+    spec = read_json(run.spec_path, {}) or {}
+    status = run.read_status()
+    state = status.get("state", "queued")
+    if state == "running" and not run.is_locked():
+        state = "stalled"  # its worker died; a worker will resume it
+    tasks = [t.get("name") for t in spec.get("tasks", [])]
+    progress = status.get("progress") or {}
+    try:
+        label = RunSpec.model_validate(spec).label
+    except Exception:  # pylint: disable=broad-exception-caught
+        label = spec.get("method", "?")
+    return {
+        "run_id": run.run_id,
+        "name": spec.get("name"),
+        "state": state,
+        "phase": status.get("phase"),
+        "progress_done": progress.get("done"),
+        "progress_total": progress.get("total"),
+        "label": label,
+        "model": (spec.get("model") or {}).get("id"),
+        "method": spec.get("method"),
+        "tasks": tasks,
+        "submitted_at": status.get("submitted_at"),
+        "updated_at": status.get("updated_at"),
+        "finished_at": status.get("finished_at"),
+        "attempts": status.get("attempts", 0),
+        "error": status.get("error"),
+        "heartbeat": run.last_heartbeat(),
+    }
+
+
+def list_runs(settings: Settings) -> list[dict[str, Any]]:
+    rows = [run_summary(r) for r in iter_runs(settings.runs_dir)]
+    rows.sort(key=lambda r: r.get("submitted_at") or 0)
+    return rows
+
+
+def claim_next(settings: Settings) -> tuple[RunDir, int] | None:
+    """Lock the oldest queued (or orphaned running) run; returns it with the lock fd."""
+    candidates = []
+    for run in iter_runs(settings.runs_dir):
+        status = run.read_status()
+        if status.get("state") in ACTIVE_STATES:
+            candidates.append((status.get("submitted_at") or 0, run))
+    for _, run in sorted(candidates, key=lambda c: c[0]):
+        fd = run.try_lock()
+        if fd is None:
+            continue
+        status = run.read_status()  # re-read under the lock: another worker may have finished it
+        if status.get("state") not in ACTIVE_STATES:
+            release_lock(fd)
+            continue
+        orphaned = status.get("state") == "running"
+        run.update_status(state="running", attempts=int(status.get("attempts", 0)) + 1,
+                          claimed_at=time.time())
+        run.append_event("claimed", resumed=orphaned, phases_done=status.get("phases_done", []))
+        return run, fd
+    return None
+
+
+def cancel_run(settings: Settings, run_id: str) -> str:
+    """Request cancellation; a queued run (nobody owns it) is cancelled at once."""
+    run = find_run(settings, run_id)
+    state = run.read_status().get("state")
+    if state not in ACTIVE_STATES:
+        return state or "unknown"
+    run.request_cancel()
+    fd = run.try_lock()
+    if fd is not None:  # nobody is working on it: cancel it here
+        try:
+            run.update_status(state="cancelled", finished_at=time.time())
+            run.append_event("cancelled", phase=run.read_status().get("phase"), message="cancelled while queued")
+        finally:
+            release_lock(fd)
+        return "cancelled"
+    return "cancelling"
+
+
+def resume_run(settings: Settings, run_id: str) -> str:
+    """Queue a failed or cancelled run again; it continues from its last phase and checkpoint."""
+    run = find_run(settings, run_id)
+    fd = run.try_lock()
+    if fd is None:
+        return "running"
+    try:
+        state = run.read_status().get("state")
+        if state not in ("failed", "cancelled"):
+            return state or "unknown"
+        run.clear_cancel()
+        run.update_status(state="queued", error=None, finished_at=None)
+        run.append_event("resume_requested", previous=state)
+        return "queued"
+    finally:
+        release_lock(fd)
+
+
+def delete_run(settings: Settings, run_id: str) -> None:
+    """Remove a run directory (refused while a process owns it)."""
+    run = find_run(settings, run_id)
+    fd = run.try_lock()
+    if fd is None:
+        raise RuntimeError(f"run {run.run_id} is running. Fix: cancel it first")
+    try:
+        trash = run.path.with_name(f".deleted-{run.run_id}-{int(time.time())}")
+        run.path.rename(trash)
+    finally:
+        release_lock(fd)
+    shutil.rmtree(trash, ignore_errors=True)

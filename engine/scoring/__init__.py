@@ -1,0 +1,1 @@
+"""Scoring: the sandbox for untrusted code, similarity metrics, static quality analysers, statistics."""

@@ -1,0 +1,1 @@
+"""Task registry and data: generation, translation and summarization variants, and custom tasks."""

@@ -1,0 +1,89 @@
+"""Code summarization (code → NL): sum-python and sum-java.
+
+train/valid: the CodeXGLUE code-to-text sample, split by repository (engine.tasks.corpora), with
+docstrings stripped from the inputs and the docstring's first paragraph as the summary.
+test: the paper's CoderEval subsets (100 Python / 99 Java) with docstrings stripped (the
+eval.keep_docstrings flag keeps them, to compare with the paper), or the held-out code-to-text
+repositories (option eval_set: code2text). The target is wrapped as "SUMMARY: ... DONE".
+"""
+
+from __future__ import annotations
+
+from engine.tasks import corpora, postprocess
+from engine.tasks.base import DataContext, Example, Split, Task, read_jsonl
+
+SYSTEM = "You are an expert {lang} developer. Write concise summaries."
+_CODEREVAL = {"python": "cs_codereval_eval_dataset_py_v2.jsonl", "java": "cs_codereval_eval_dataset_java_v2.jsonl"}
+
+
+class _Summarization(Task):
+    family = "summarization"
+    language = "text"
+    default_metrics = ("bleu", "smooth_bleu", "meteor", "rouge_l", "chrf")
+    options = {"eval_set": (("codereval", "code2text"), "codereval")}
+
+    @property
+    def lang_name(self) -> str:
+        return {"python": "Python", "java": "Java"}[self.source_language or "python"]
+
+    def strip(self, code: str) -> str:
+        if self.source_language == "python":
+            return postprocess.strip_python_docstrings(code)
+        return postprocess.strip_java_comments(code)
+
+    def load(self, split: Split, ctx: DataContext) -> list[Example]:
+        assert self.source_language is not None
+        if split == "test" and self.option(ctx, "eval_set") == "codereval":
+            return self._codereval(ctx)
+        out = []
+        for row in corpora.code2text_rows(ctx, self.source_language, split):
+            summary = postprocess.first_paragraph(row["docstring"])
+            if not summary:
+                continue
+            keep = split == "test" and ctx.keep_docstrings
+            code = row["code"] if keep else self.strip(row["code"])
+            out.append(Example(id=f"code2text/{row['id']}", task=self.name, input=code.strip("\n"),
+                               target=summary, meta={"repo": row["repo"], "url": row["url"]}))
+        return out
+
+    def _codereval(self, ctx: DataContext) -> list[Example]:
+        assert self.source_language is not None
+        path = ctx.path("codereval_summarization", _CODEREVAL[self.source_language],
+                        what=f"CoderEval summarization ({self.source_language})")
+        out = []
+        for _, rec in read_jsonl(path, required=("id", "code", "reference_summary")):
+            code = rec["code"] if ctx.keep_docstrings else self.strip(rec["code"])
+            out.append(Example(id=str(rec["id"]), task=self.name, input=code.strip("\n"),
+                               target=" ".join(rec["reference_summary"].split()),
+                               meta={"docstrings_kept": ctx.keep_docstrings, "eval_set": "codereval"}))
+        return out
+
+    def messages(self, example: Example) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": SYSTEM.format(lang=self.lang_name)},
+            {"role": "user", "content": f"Summarize this {self.lang_name} code:\n{example.input}"},
+        ]
+
+    def target(self, example: Example) -> str:
+        return f"SUMMARY: {example.target} DONE"
+
+    def stop_strings(self) -> list[str]:
+        return ["DONE"]
+
+    def postprocess(self, completion: str, example: Example) -> str:
+        return postprocess.strip_summary(completion)
+
+
+class SumPython(_Summarization):
+    name = "sum-python"
+    source_language = "python"
+    description = "Python summarization: code-to-text (by repo) → CoderEval (100): BLEU, METEOR, ROUGE-L, chrF"
+
+
+class SumJava(_Summarization):
+    name = "sum-java"
+    source_language = "java"
+    description = "Java summarization: code-to-text (by repo) → CoderEval (99): BLEU, METEOR, ROUGE-L, chrF"
+
+
+TASKS = (SumPython, SumJava)

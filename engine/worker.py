@@ -1,0 +1,143 @@
+"""The background worker: claims queued runs one at a time and executes them.
+
+`work()` loops: claim the oldest queued (or orphaned) run, execute it through an executor,
+settle its final state, repeat. One bad run never stops the queue: whatever happens in the run
+process is recorded in that run's status and the loop goes on. Each worker registers itself in
+$CODETUNE_HOME/workers/ so the app can tell whether one is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.queue import claim_next
+from engine.runs import RunDir, read_json, release_lock, write_json_atomic
+from engine.settings import Settings, load_settings
+
+IDLE_POLL_S = 2.0
+WORKER_STALE_S = 30.0
+
+
+def _registry(settings: Settings) -> Path:
+    path = settings.home / "workers"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def live_workers(settings: Settings) -> list[dict[str, Any]]:
+    """Workers on this host whose process exists and whose heartbeat is recent."""
+    alive = []
+    for file in _registry(settings).glob("*.json"):
+        info = read_json(file) or {}
+        pid = info.get("pid")
+        fresh = time.time() - float(info.get("t", 0)) < WORKER_STALE_S
+        same_host = info.get("host") == socket.gethostname()
+        exists = False
+        if isinstance(pid, int):
+            try:
+                os.kill(pid, 0)
+                exists = True
+            except (ProcessLookupError, PermissionError):
+                exists = False
+        if fresh and (exists or not same_host):
+            alive.append(info)
+        elif same_host and not exists:
+            file.unlink(missing_ok=True)
+    return alive
+
+
+def settle(run: RunDir, exit_code: int) -> str:
+    """Make the run's final state true to what happened, also when the child died hard."""
+    status = run.read_status()
+    state = status.get("state")
+    if state in ("done", "failed", "cancelled"):
+        return state
+    if run.cancel_requested():
+        run.update_status(state="cancelled", finished_at=time.time())
+        run.append_event("cancelled", phase=status.get("phase"), message="stopped by the worker")
+        return "cancelled"
+    how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
+    tail = ""
+    with contextlib.suppress(OSError):
+        tail = run.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+    error = {"phase": status.get("phase"), "type": "ProcessDied",
+             "message": f"the run process {how} during phase {status.get('phase')} "
+                        "(out of memory? see log.txt)", "traceback": tail}
+    run.update_status(state="failed", finished_at=time.time(), error=error)
+    run.append_event("error", **error)
+    return "failed"
+
+
+def work(settings: Settings | None = None, once: bool = False, max_runs: int | None = None,
+         executor: str = "local", stop: Callable[[], bool] | None = None,
+         log: Callable[[str], None] = print, **executor_options: Any) -> int:
+    """The worker loop; returns the number of runs it executed."""
+    settings = settings or load_settings()
+    settings.ensure_dirs()
+    stopping = {"flag": False}
+
+    def _stop(*_: Any) -> None:
+        stopping["flag"] = True
+
+    if stop is None:
+        signal.signal(signal.SIGTERM, _stop)
+        stop = lambda: stopping["flag"]  # noqa: E731
+    me = _registry(settings) / f"{socket.gethostname()}-{os.getpid()}.json"
+
+    def beat(current: str | None) -> None:
+        write_json_atomic(me, {"pid": os.getpid(), "host": socket.gethostname(), "t": time.time(),
+                               "run": current, "executor": executor})
+
+    if executor == "ray":
+        from engine.executors import ray_executor
+
+        return ray_executor.work(settings, once=once, max_runs=max_runs, stop=stop, log=log,
+                                 beat=beat, **executor_options)
+    from engine.executors import local
+
+    executed = 0
+    try:
+        while not stop() and (max_runs is None or executed < max_runs):
+            beat(None)
+            claimed = claim_next(settings)
+            if claimed is None:
+                if once:
+                    break
+                time.sleep(IDLE_POLL_S)
+                continue
+            run, fd = claimed
+            beat(run.run_id)
+            log(f"worker {os.getpid()}: running {run.run_id}")
+            try:
+                code = local.execute(run, fd, stop=stop)
+                state = settle(run, code)
+            finally:
+                release_lock(fd)
+            executed += 1
+            log(f"worker {os.getpid()}: {run.run_id} → {state}")
+    finally:
+        me.unlink(missing_ok=True)
+    return executed
+
+
+def start_background_worker(settings: Settings, log_file: Path | None = None) -> int:
+    """Start `codetune worker` as a detached process (used by the app); returns its pid."""
+    settings.ensure_dirs()
+    log_path = log_file or settings.home / "worker.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [sys.executable, "-m", "engine.cli", "worker"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the app's restarts
+            env={**os.environ, "CODETUNE_HOME": str(settings.home), "PYTHONUNBUFFERED": "1"},
+        )
+    return proc.pid

@@ -1,0 +1,47 @@
+"""Shared pytest fixtures: the public data directory, an isolated workspace, offline mode."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_data_dir() -> Path:
+    env = os.environ.get("CODETUNE_DATA_DIR")
+    return Path(env) if env else (PROJECT_ROOT.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_environment():
+    """No test may reach the Hugging Face hub."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["CODETUNE_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    yield
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """../shared/data (or $CODETUNE_DATA_DIR); tests that need it skip with a reason when absent."""
+    path = _default_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"public data directory not found at {path} (set CODETUNE_DATA_DIR)")
+    return path
+
+
+@pytest.fixture()
+def workspace(tmp_path, monkeypatch) -> Path:
+    """A fresh CODETUNE_HOME for one test, with the data directory pointed at the shared data."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CODETUNE_HOME", str(home))
+    monkeypatch.delenv("CODETUNE_RUNS_DIR", raising=False)
+    monkeypatch.delenv("CODETUNE_DB", raising=False)
+    monkeypatch.setenv("CODETUNE_DATA_DIR", str(_default_data_dir()))
+    return home
