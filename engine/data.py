@@ -28,6 +28,7 @@ class PreparedData:
     evaluation: dict[str, list[Example]] = field(default_factory=dict)
     shares: list[mixture.TaskShare] = field(default_factory=list)
     eval_sets: dict[str, str] = field(default_factory=dict)
+    decontaminated: dict[str, int] = field(default_factory=dict)
 
     def mixture_record(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class PreparedData:
             "valid_total": len(self.valid),
             "evaluation": {task: len(exs) for task, exs in self.evaluation.items()},
             "eval_sets": self.eval_sets,
+            "decontaminated": self.decontaminated,
         }
 
 
@@ -56,6 +58,10 @@ def subset(examples: Sequence[Example], limit: int | None, salt: str) -> list[Ex
     return [ex for i, ex in enumerate(examples) if i in picked]
 
 
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
 def prepare(spec: RunSpec, data_dir: Path, with_training: bool | None = None) -> PreparedData:
     """Load and select a run's data (training data only for methods that train)."""
     tasks = task_objects(spec)
@@ -64,10 +70,18 @@ def prepare(spec: RunSpec, data_dir: Path, with_training: bool | None = None) ->
     pools: dict[str, list[Example]] = {}
     for name, task in tasks.items():
         ctx = context_for(spec, data_dir, name)
-        out.evaluation[name] = subset(task.load("test", ctx), spec.eval.limit, salt=f"eval:{name}")
+        test = task.load("test", ctx)
+        out.evaluation[name] = subset(test, spec.eval.limit, salt=f"eval:{name}")
         out.eval_sets[name] = task.eval_set(ctx)
         if with_training:
-            pools[name] = task.load("train", ctx)
+            pool = task.load("train", ctx)
+            if spec.train.decontaminate:
+                # public splits overlap (e.g. CodeXGLUE translation: ~5% of test inputs are in train)
+                seen = {_normalise(ex.input) for ex in test}
+                kept = [ex for ex in pool if _normalise(ex.input) not in seen]
+                out.decontaminated[name] = len(pool) - len(kept)
+                pool = kept
+            pools[name] = pool
             out.valid.extend(subset(task.load("valid", ctx), spec.train.valid_limit, salt=f"valid:{name}"))
     if with_training:
         available = {name: len(pool) for name, pool in pools.items()}

@@ -68,6 +68,28 @@ def plan_batches(requests: Sequence[GenRequest], tokenizer: Any, batch_size: int
     return batches
 
 
+def _stop_criterion(tokenizer: Any, stops: tuple[str, ...], prompt_width: int) -> Any:
+    """Stop a row once its completion contains a stop string.
+
+    Decodes only the last few tokens of each row per step: transformers' own StopStringCriteria
+    precomputes tables over the whole vocabulary on every generate() call, which costs more than
+    the generation itself for short batches on a CPU.
+    """
+    import torch
+    from transformers import StoppingCriteria
+
+    window = max(len(s) for s in stops) + 8  # tokens are at least one character, usually more
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+            del scores, kwargs
+            tails = tokenizer.batch_decode(input_ids[:, max(prompt_width, input_ids.shape[1] - window):],
+                                           skip_special_tokens=True)
+            return torch.tensor([any(s in tail for s in stops) for tail in tails], device=input_ids.device)
+
+    return _Stop()
+
+
 def _finish(tokens: list[int], stop_ids: set[int], pad_id: int | None) -> tuple[list[int], str]:
     for i, tok in enumerate(tokens):
         if tok in stop_ids:
@@ -110,7 +132,7 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], setting
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if reqs[0].stop_strings:
-            kwargs.update(stop_strings=list(reqs[0].stop_strings), tokenizer=tokenizer)
+            kwargs["stopping_criteria"] = [_stop_criterion(tokenizer, reqs[0].stop_strings, width)]
         started = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)

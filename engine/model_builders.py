@@ -94,6 +94,9 @@ def build_tiny_model(out_dir: Path, arch: str = "llama", hidden_size: int = 64, 
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
         tie_word_embeddings=True,
+        # with the usual 0.02, a tiny model's logits are nearly flat and only norms can sharpen them,
+        # which adapters leave frozen: a wider init lets LoRA tests see the loss fall
+        initializer_range=0.2,
     )
     config = Qwen2Config(**common) if arch == "qwen2" else LlamaConfig(**common)
     torch.manual_seed(seed)

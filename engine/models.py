@@ -238,8 +238,12 @@ def save_trained(model: Any, tokenizer: PreTrainedTokenizerBase, out_dir: Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    adapter_dtypes = {str(p.dtype).removeprefix("torch.") for n, p in model.named_parameters() if "lora_" in n}
     manifest = {"method": spec.method, "base_model": spec.model.id, "base_location": base_location,
-                "adapter": spec.method in ("qlora", "lora")}
+                "adapter": spec.method in ("qlora", "lora"),
+                # TRL trains QLoRA adapters in bf16 (the QLoRA paper's recipe); a reload must compute
+                # in the same dtype to reproduce the trained model's logits exactly
+                "adapter_dtype": adapter_dtypes.pop() if len(adapter_dtypes) == 1 else None}
     (out_dir / "codetune_model.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
@@ -266,5 +270,14 @@ def load_for_generation(spec: RunSpec, settings: Settings, device: str, trained_
         ensure_chat_ready(tokenizer)
         base = load_base_model(spec, settings, device, source, quantize=spec.method == "qlora")
         model = PeftModel.from_pretrained(base, trained_dir)
+        manifest = json.loads((trained_dir / "codetune_model.json").read_text(encoding="utf-8")) \
+            if (trained_dir / "codetune_model.json").exists() else {}
+        if manifest.get("adapter_dtype"):
+            import torch
+
+            dtype = getattr(torch, manifest["adapter_dtype"])
+            for name, param in model.named_parameters():
+                if "lora_" in name:
+                    param.data = param.data.to(dtype)
     model.eval()
     return model, tokenizer

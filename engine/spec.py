@@ -112,6 +112,7 @@ class TrainSpec(_Strict):
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(1, gt=0)
     valid_limit: int | None = Field(None, gt=0, description="validation examples per task")
+    decontaminate: bool = Field(True, description="drop training examples whose input is an evaluation input")
 
     @property
     def effective_batch(self) -> int:
@@ -165,6 +166,22 @@ class CustomTaskSpec(_Strict):
     eval_fraction: float = Field(0.1, ge=0, lt=1)
 
 
+def _task_shorthand(value: Any) -> Any:
+    """`gen-python` is short for {name: gen-python}."""
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _model_shorthand(value: Any) -> Any:
+    """`Qwen/Qwen2.5-Coder-0.5B-Instruct` is short for {id: ...}."""
+    if isinstance(value, str):
+        return {"id": value}
+    if isinstance(value, list):
+        return [{"id": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 class RunSpec(_Strict):
     """Everything one run needs. ST vs MT is derived from `tasks`."""
 
@@ -181,6 +198,9 @@ class RunSpec(_Strict):
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     custom_tasks: list[CustomTaskSpec] = Field(default_factory=list)
     data_dir: str | None = Field(None, description="default: the CODETUNE_DATA_DIR setting")
+
+    _tasks = field_validator("tasks", mode="before")(classmethod(lambda cls, v: _task_shorthand(v)))
+    _model = field_validator("model", mode="before")(classmethod(lambda cls, v: _model_shorthand(v)))
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -248,6 +268,9 @@ class StudySpec(_Strict):
     configurations: list[StudyConfig] = Field(min_length=1)
     baseline: bool = Field(True, description="add a zero-shot run per model")
     base: dict[str, Any] = Field(default_factory=dict, description="RunSpec fields shared by every run")
+
+    _tasks = field_validator("tasks", mode="before")(classmethod(lambda cls, v: _task_shorthand(v)))
+    _models = field_validator("models", mode="before")(classmethod(lambda cls, v: _model_shorthand(v)))
 
     def study_id(self) -> str:
         return f"{slug(self.name)}-{canonical_hash(self.model_dump(mode='json'))[:8]}"
@@ -356,8 +379,9 @@ def _fix_for(err: Mapping[str, Any], model: type[BaseModel]) -> str:
         owner = _model_at(model, loc[:-1])
         known = sorted(owner.model_fields) if owner else []
         guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"did you mean '{guess[0]}'? " if guess else ""
-        return f"{hint}remove it; known fields here: {', '.join(known)}"
+        if guess:
+            return f"did you mean '{guess[0]}'? (fields here: {', '.join(known)})"
+        return f"remove it (fields here: {', '.join(known)})"
     if kind == "missing":
         return "add this field"
     if kind == "literal_error":
@@ -508,9 +532,9 @@ def _known_names(what: str) -> set[str] | None:
             from engine.scoring.metrics import available_metrics
 
             return set(available_metrics()) | {"pass@k"}
-        from engine.scoring.quality import available_tools
+        from engine.scoring.quality import registry
 
-        return set(available_tools())
+        return set(registry())
     except ImportError:
         return None
 

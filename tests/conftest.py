@@ -45,3 +45,19 @@ def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("CODETUNE_DB", raising=False)
     monkeypatch.setenv("CODETUNE_DATA_DIR", str(_default_data_dir()))
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama-style model + tokenizer saved locally (built once per test session)."""
+    from engine.model_builders import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory) -> Path:
+    """A tiny random Qwen2-architecture model (QKV bias, like Qwen2.5-Coder)."""
+    from engine.model_builders import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2", arch="qwen2")

@@ -1,0 +1,302 @@
+"""The score and analyse phases of a run (called by engine.recipe).
+
+score:   executable tasks → every generated program runs in the sandbox (outcomes.parquet,
+         resumable in chunks); every task → its similarity metrics per sample (scores.parquet);
+         aggregates per task (pass@k, execution-status rates, metric means and corpus values,
+         generation statistics) → metrics.json.
+analyse: code tasks → static quality per sample (findings.parquet, quality.parquet, resumable in
+         chunks); per-task quality aggregates are added to metrics.json.
+
+Untrusted code is only ever executed by engine.scoring.sandbox, in separate processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.runs import (
+    FINDINGS_SCHEMA,
+    OUTCOMES_SCHEMA,
+    QUALITY_SCHEMA,
+    SCORES_SCHEMA,
+    RunDir,
+    read_json,
+    write_json_atomic,
+    write_table_atomic,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from engine.recipe import PhaseContext
+
+EXEC_CHUNK = 32
+ANALYSE_CHUNK = 64
+CODEBLEU_LANG = {"python": "python", "java": "java", "csharp": "c_sharp"}
+EXEC_STATUSES = ("passed", "failed", "timeout", "error", "compile_error", "violation")
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, int]:
+    return row["task"], row["sample_id"], int(row["sample_index"])
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist() if path.exists() else []
+
+
+class _Parts:
+    """Chunked, resumable output: parquet parts in a folder, merged into one file at the end."""
+
+    def __init__(self, run: RunDir, name: str, schema: pa.Schema):
+        self.folder = run.file(f"{name}.parts")
+        self.final = run.artifact(name)
+        self.schema = schema
+
+    def done_rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        if self.folder.is_dir():
+            for part in sorted(self.folder.glob("part-*.parquet")):
+                rows.extend(_read_rows(part))
+        return rows
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        self.folder.mkdir(exist_ok=True)
+        number = len(list(self.folder.glob("part-*.parquet")))
+        write_table_atomic(self.folder / f"part-{number:05d}.parquet", pa.Table.from_pylist(rows, schema=self.schema))
+
+    def finish(self, rows: list[dict[str, Any]]) -> None:
+        import shutil
+
+        import pyarrow as pa
+
+        write_table_atomic(self.final, pa.Table.from_pylist(rows, schema=self.schema))
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# --- score -------------------------------------------------------------------------------------
+
+
+def score(ctx: PhaseContext) -> None:
+    from engine import data
+
+    generations = _read_rows(ctx.run.artifact("generations"))
+    examples = {(ex.task, ex.id): ex for ex in ctx.eval_examples()}
+    tasks = data.task_objects(ctx.spec)
+    outcomes = _execute(ctx, generations, examples, tasks)
+    scores = _similarity(ctx, generations, tasks)
+    write_table_atomic(ctx.run.artifact("scores"), _table(scores, SCORES_SCHEMA))
+    metrics = aggregate(ctx.spec, generations, outcomes, scores)
+    write_json_atomic(ctx.run.file("metrics.json"), {"run_id": ctx.run.run_id, "computed_at": time.time(),
+                                                     "tasks": metrics})
+    ctx.run.append_event("scored", tasks=metrics)
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _execute(ctx: PhaseContext, generations: list[dict[str, Any]], examples: dict, tasks: dict) -> list[dict]:
+    """Run every executable sample's test program in the sandbox (resumable by chunk)."""
+    from engine.scoring.sandbox import Limits, Program, run_many
+
+    parts = _Parts(ctx.run, "outcomes", OUTCOMES_SCHEMA)
+    done = parts.done_rows()
+    done_keys = {_key(r) for r in done}
+    todo = [g for g in generations if tasks[g["task"]].executable and _key(g) not in done_keys]
+    total = sum(1 for g in generations if tasks[g["task"]].executable)
+    limits = Limits(timeout_s=ctx.spec.eval.timeout_s)
+    finished = len(done)
+    if total:
+        ctx.progress("score", finished, total, force=True)
+    for chunk in _chunks(todo, EXEC_CHUNK):
+        programs = []
+        for g in chunk:
+            program = tasks[g["task"]].program(examples[(g["task"], g["sample_id"])], g["prediction"] or "")
+            programs.append(Program(source=program.source, language=program.language, limits=limits))
+        results = run_many(programs)
+        rows = [{
+            "run_id": ctx.run.run_id, "task": g["task"], "sample_id": g["sample_id"],
+            "sample_index": g["sample_index"], "status": out.status, "exit_code": out.exit_code,
+            "duration_s": out.duration_s, "stdout_tail": out.stdout_tail, "stderr_tail": out.stderr_tail,
+            "isolation": out.isolation, "reason": out.reason,
+        } for g, out in zip(chunk, results, strict=True)]
+        parts.write(rows)
+        done.extend(rows)
+        finished += len(rows)
+        ctx.progress("score", finished, total)
+        ctx.check_cancel()
+    parts.finish(done)
+    return done
+
+
+def _similarity(ctx: PhaseContext, generations: list[dict[str, Any]], tasks: dict) -> list[dict[str, Any]]:
+    """Per-sample similarity metrics for every task (each task's defaults, or the spec's list)."""
+    from engine.scoring.metrics import available_metrics, compute
+
+    known = set(available_metrics())
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for g in generations:
+        by_task[g["task"]].append(g)
+    rows = []
+    for name, gens in by_task.items():
+        task = tasks[name]
+        wanted = ctx.spec.eval.metrics or list(task.default_metrics)
+        names = [m for m in wanted if m in known]
+        if not names:
+            continue
+        lang = CODEBLEU_LANG.get(task.language)
+        if "codebleu" in names and lang is None:
+            names.remove("codebleu")
+        results = compute(names, [g["prediction"] or "" for g in gens], [g["reference"] or "" for g in gens],
+                          lang=lang)
+        for metric, result in results.items():
+            for g, value in zip(gens, result["per_sample"], strict=True):
+                rows.append({"run_id": ctx.run.run_id, "task": name, "sample_id": g["sample_id"],
+                             "sample_index": g["sample_index"], "metric": metric, "value": float(value)})
+            # corpus-level values are not means of per-sample values: keep them beside the means
+            rows.append({"run_id": ctx.run.run_id, "task": name, "sample_id": "__corpus__", "sample_index": -1,
+                         "metric": metric, "value": float(result["corpus"])})
+    return rows
+
+
+def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: list[dict]) -> dict[str, dict]:
+    """Run-level numbers per task: pass@k, execution-status rates, metric means, corpus values."""
+    from engine.scoring.metrics.passk import pass_at_k
+
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    gen_by_task: dict[str, list[dict]] = defaultdict(list)
+    for g in generations:
+        gen_by_task[g["task"]].append(g)
+    for task, gens in gen_by_task.items():
+        m = out[task]
+        m["n"] = float(len({g["sample_id"] for g in gens}))
+        m["samples"] = float(len(gens))
+        m["completion_tokens_mean"] = sum(g["completion_tokens"] for g in gens) / len(gens)
+        m["truncated_rate"] = sum(g["finish_reason"] == "length" for g in gens) / len(gens)
+        latency = {}
+        for g in gens:  # one latency per batch, shared by its samples
+            latency[(g["latency_s"], g["batch_size"])] = g
+        gen_time = sum(k[0] for k in latency)
+        if gen_time > 0:
+            m["gen_tokens_per_s"] = sum(g["completion_tokens"] for g in gens) / gen_time
+    per_problem: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    status_count: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for o in outcomes:
+        per_problem[o["task"]][o["sample_id"]].append(o["status"] == "passed")
+        status_count[o["task"]][o["status"]] += 1
+    for task, problems in per_problem.items():
+        for k in spec.eval.pass_k:
+            values = [pass_at_k(len(v), sum(v), k) for v in problems.values() if len(v) >= k]
+            if values:
+                out[task][f"pass@{k}"] = sum(values) / len(values)
+        total = sum(status_count[task].values())
+        for status in EXEC_STATUSES:
+            out[task][f"exec:{status}"] = status_count[task].get(status, 0) / total
+    sums: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for s in scores:
+        if s["sample_index"] < 0:
+            out[s["task"]][f"{s['metric']}:corpus"] = s["value"]
+        elif not math.isnan(s["value"]):
+            sums[(s["task"], s["metric"])].append(s["value"])
+    for (task, metric), values in sums.items():
+        out[task][metric] = sum(values) / len(values)
+    return {task: dict(values) for task, values in out.items()}
+
+
+# --- analyse -----------------------------------------------------------------------------------
+
+
+def analyse(ctx: PhaseContext) -> None:
+    from engine import data
+    from engine.scoring.quality import Sample, analyse as run_analysers, default_tools, registry
+
+    generations = _read_rows(ctx.run.artifact("generations"))
+    tasks = data.task_objects(ctx.spec)
+    code_gens = [g for g in generations if tasks[g["task"]].is_code and tasks[g["task"]].language in CODEBLEU_LANG]
+    findings_parts = _Parts(ctx.run, "findings", FINDINGS_SCHEMA)
+    quality_parts = _Parts(ctx.run, "quality", QUALITY_SCHEMA)
+    findings = findings_parts.done_rows()
+    quality = quality_parts.done_rows()
+    done_keys = {_key(r) for r in quality}
+    todo = [g for g in code_gens if _key(g) not in done_keys]
+    analysers = registry()
+    finished = len(code_gens) - len(todo)
+    if code_gens:
+        ctx.progress("analyse", finished, len(code_gens), force=True)
+    for chunk in _chunks(todo, ANALYSE_CHUNK):
+        by_lang: dict[str, list[dict]] = defaultdict(list)
+        for g in chunk:
+            by_lang[tasks[g["task"]].language].append(g)
+        f_rows: list[dict] = []
+        q_rows: list[dict] = []
+        for language, gens in by_lang.items():
+            wanted = ctx.spec.eval.analysers
+            tools = [t for t in (wanted or default_tools(language))
+                     if t in analysers and language in analysers[t].languages]
+            if not tools:
+                continue
+            keyed = {f"{i}": g for i, g in enumerate(gens)}
+            samples = [Sample(key=k, code=g["prediction"] or "", language=language) for k, g in keyed.items()]
+            for result in run_analysers(samples, tools):
+                g = keyed[result.key]
+                base = {"run_id": ctx.run.run_id, "task": g["task"], "sample_id": g["sample_id"],
+                        "sample_index": g["sample_index"], "tool": result.tool}
+                f_rows.extend({**base, "rule_id": f.rule_id, "category": f.category, "severity": f.severity,
+                               "line": f.line, "message": f.message} for f in result.findings)
+                q_rows.append({**base, "status": result.status, "detail": result.detail, "measure": None,
+                               "value": None})
+                q_rows.extend({**base, "status": result.status, "detail": None, "measure": name, "value": float(v)}
+                              for name, v in result.measures.items())
+        findings_parts.write(f_rows)
+        quality_parts.write(q_rows)
+        findings.extend(f_rows)
+        quality.extend(q_rows)
+        finished += len(chunk)
+        ctx.progress("analyse", finished, len(code_gens))
+        ctx.check_cancel()
+    findings_parts.finish(findings)
+    quality_parts.finish(quality)
+    _add_quality_metrics(ctx.run, findings, quality)
+
+
+def _add_quality_metrics(run: RunDir, findings: list[dict], quality: list[dict]) -> None:
+    """Per task: findings per sample by tool and category, mean measures, analyser failures."""
+    metrics = read_json(run.file("metrics.json"), {}) or {"run_id": run.run_id, "tasks": {}}
+    samples: dict[str, set] = defaultdict(set)
+    failed: dict[tuple[str, str], int] = defaultdict(int)
+    measures: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for q in quality:
+        samples[q["task"]].add((q["sample_id"], q["sample_index"]))
+        if q["measure"] is None and q["status"] == "failed":
+            failed[(q["task"], q["tool"])] += 1
+        if q["measure"] is not None and q["status"] == "ok" and q["value"] is not None:
+            measures[(q["task"], q["tool"], q["measure"])].append(q["value"])
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for f in findings:
+        counts[(f["task"], f["tool"], f["category"])] += 1
+    tasks = metrics.setdefault("tasks", {})
+    for (task, tool, category), n in counts.items():
+        tasks.setdefault(task, {})[f"quality:{tool}:{category}_per_sample"] = n / max(len(samples[task]), 1)
+    for (task, tool, measure), values in measures.items():
+        tasks.setdefault(task, {})[f"quality:{tool}:{measure}"] = sum(values) / len(values)
+    for (task, tool), n in failed.items():
+        tasks.setdefault(task, {})[f"quality:{tool}:failed_rate"] = n / max(len(samples[task]), 1)
+    metrics["analysed_at"] = time.time()
+    write_json_atomic(run.file("metrics.json"), metrics)
+

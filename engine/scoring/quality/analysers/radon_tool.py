@@ -1,0 +1,105 @@
+"""radon, in-process: cyclomatic complexity, maintainability index and raw line counts (Python).
+
+Measures (no findings):
+    cc_blocks   functions, methods and nested functions (closures), each counted once
+    cc_total    sum of their cyclomatic complexity as radon computes it (classes are not blocks:
+                their complexity summarises their methods)
+    cc_max, cc_mean (cc_mean only when there is at least one block)
+    maintainability_index  radon's mi_visit(code, multi=True), 0-100
+    mi_rank     radon's rank as a number: A = 1 (MI > 19), B = 2 (9 < MI <= 19), C = 3 (MI <= 9)
+    loc, lloc, sloc, comments, multi, blank   radon.raw.analyze
+radon parses with Python's own parser: code it cannot parse (a syntax error, Python 2) is `failed`
+with the parser's message; pylint reports the syntax error itself as a finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.scoring.quality.base import Analyser, failed, ok
+from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
+
+TOOL = "radon"
+MI_RANK_NUMBER = {"A": 1.0, "B": 2.0, "C": 3.0}
+
+
+def function_blocks(code: str) -> list[Any]:
+    """Every function, method and closure in `code` (radon's ComplexityVisitor), each once.
+
+    radon's own cc_visit list has classes (whose complexity summarises their methods) and no
+    closures or inner-class methods; walking the visitor's tree counts every function exactly once.
+    """
+    from radon.visitors import ComplexityVisitor
+
+    visitor = ComplexityVisitor.from_code(code)
+    out: list[Any] = []
+    functions: list[Any] = list(visitor.functions)
+    classes: list[Any] = list(visitor.classes)
+    while classes:
+        cls = classes.pop()
+        functions.extend(cls.methods)
+        classes.extend(cls.inner_classes)
+    while functions:
+        function = functions.pop()
+        out.append(function)
+        functions.extend(function.closures)
+    return sorted(out, key=lambda block: (block.lineno, block.col_offset))
+
+
+def radon_measures(code: str) -> dict[str, float]:
+    """All radon measures for one piece of Python code; raises SyntaxError (and friends) on bad code."""
+    from radon.metrics import mi_rank, mi_visit
+    from radon.raw import analyze
+
+    blocks = function_blocks(code)
+    complexities = [float(block.complexity) for block in blocks]
+    measures: dict[str, float] = {
+        "cc_blocks": float(len(blocks)),
+        "cc_total": float(sum(complexities)),
+        "cc_max": max(complexities, default=0.0),
+    }
+    if complexities:
+        measures["cc_mean"] = sum(complexities) / len(complexities)
+    mi = float(mi_visit(code, True))
+    measures["maintainability_index"] = mi
+    measures["mi_rank"] = MI_RANK_NUMBER[mi_rank(mi)]
+    raw = analyze(code)
+    for name in ("loc", "lloc", "sloc", "comments", "multi", "blank"):
+        measures[name] = float(getattr(raw, name))
+    return measures
+
+
+class RadonAnalyser(Analyser):
+    """radon complexity, maintainability and raw metrics."""
+
+    name = TOOL
+    languages = ("python",)
+    default_for = ("python",)
+    description = "radon: cyclomatic complexity, maintainability index, raw line counts"
+
+    def check_available(self, config: QualityConfig) -> str:
+        import importlib.util
+
+        from engine.scoring.quality.base import ToolUnavailable
+
+        if importlib.util.find_spec("radon") is None:
+            raise ToolUnavailable("the radon package is not installed (pip install radon)")
+        return "in-process radon"
+
+    def analyse_batch(
+        self, samples: Sequence[Sample], workdir: Path, config: QualityConfig
+    ) -> list[ToolResult]:
+        results = []
+        for sample in samples:
+            try:
+                measures = radon_measures(sample.code)
+            except SyntaxError as exc:
+                where = f" (line {exc.lineno})" if exc.lineno else ""
+                results.append(failed(sample, TOOL, f"radon cannot parse the code: {exc.msg}{where}"))
+            except (ValueError, RecursionError, MemoryError) as exc:
+                results.append(failed(sample, TOOL, f"radon failed: {type(exc).__name__}: {exc}"))
+            else:
+                results.append(ok(sample, TOOL, measures=measures))
+        return results

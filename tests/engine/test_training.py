@@ -1,0 +1,143 @@
+"""QLoRA, LoRA and full fine-tuning on a tiny model: the loss falls, only the intended parameters
+train, and what is saved reloads (PEFT adapter / full model) to identical logits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine import models, train
+from engine.runs import RunDir
+from engine.settings import load_settings
+from engine.spec import parse_run_spec
+
+RECORDS = [
+    {"prompt": [{"role": "system", "content": "You are an expert Python developer."},
+                {"role": "user", "content": f"Write a function that returns {i}."}],
+     "completion": [{"role": "assistant", "content": f"def f():\n    return {i}\n"}]}
+    for i in range(8)
+]
+
+
+def _spec(model_dir, method, **train_overrides):
+    return parse_run_spec({
+        "model": {"id": str(model_dir)},
+        "method": method,
+        "tasks": ["gen-python"],
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "up_proj"]},
+        "quant": {"compute_dtype": "float32"},
+        "train": {"max_steps": 30, "batch_size": 4, "grad_accum": 1, "learning_rate": 1e-2, "max_length": 64,
+                  "save_steps": 100, "scheduler": "constant", "logging_steps": 1, **train_overrides},
+    })
+
+
+def _train(spec, tmp_path):
+    settings = load_settings()
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    tokenizer = models.load_tokenizer(spec, settings)
+    model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    result = train.train(spec, run, model, tokenizer, RECORDS * 4, [], "cpu")
+    events = [json.loads(line) for line in run.events_path.read_text().splitlines()]
+    losses = [e["loss"] for e in events if e["type"] == "train"]
+    return run, model, tokenizer, before, result, losses
+
+
+def _changed(before, model):
+    after = model.state_dict()
+    return {k for k, v in before.items() if v.dtype.is_floating_point and not torch.equal(v, after[k])}
+
+
+def _logits(model, tokenizer):
+    ids = tokenizer("def f():\n    return", return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        return model(**ids).logits
+
+
+@pytest.mark.parametrize("method", ["lora", "qlora"])
+def test_adapter_methods_train_only_the_adapter(tiny_qwen, tmp_path, method):
+    spec = _spec(tiny_qwen, method)
+    run, model, tokenizer, before, result, losses = _train(spec, tmp_path)
+    assert result.steps == 30
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+    changed = _changed(before, model)
+    assert changed and all("lora_" in k for k in changed), sorted(changed)[:5]
+    lora_keys = {k for k in before if "lora_B" in k}
+    assert lora_keys <= changed  # every adapter matrix moved (B starts at zero)
+    if method == "qlora":
+        quantised = [k for k, v in model.state_dict().items() if v.dtype == torch.uint8]
+        assert quantised, "the base should be stored in 4 bits"
+        assert all(torch.equal(before[k], model.state_dict()[k]) for k in quantised)
+    # saved in PEFT format, reloaded on the base: identical logits
+    model.eval()
+    expected = _logits(model, tokenizer)
+    models.save_trained(model, tokenizer, run.model_dir, spec, str(tiny_qwen))
+    assert (run.model_dir / "adapter_config.json").exists()
+    assert (run.model_dir / "adapter_model.safetensors").exists()
+    reloaded, tok2 = models.load_for_generation(spec, load_settings(), "cpu", run.model_dir)
+    assert torch.equal(_logits(reloaded, tok2), expected)
+    # and with the usual libraries alone
+    from peft import AutoPeftModelForCausalLM
+
+    if method == "lora":
+        plain = AutoPeftModelForCausalLM.from_pretrained(run.model_dir).eval()
+        assert torch.allclose(_logits(plain, tok2), expected, atol=1e-6)
+
+
+def test_full_fine_tuning_trains_everything_and_reloads(tiny_model, tmp_path):
+    spec = _spec(tiny_model, "fft", learning_rate=1e-3)
+    run, model, tokenizer, before, _, losses = _train(spec, tmp_path)
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+    changed = _changed(before, model)
+    weights = {k for k in before if k.endswith(".weight") and "norm" not in k}
+    assert weights <= changed
+    model.eval()
+    expected = _logits(model, tokenizer)
+    models.save_trained(model, tokenizer, run.model_dir, spec, str(tiny_model))
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_pretrained(run.model_dir).eval()
+    assert torch.equal(_logits(plain, tokenizer), expected)
+
+
+def test_zero_shot_freezes_everything(tiny_model):
+    spec = _spec(tiny_model, "none")
+    model = models.apply_method(models.load_base_model(spec, load_settings(), "cpu"), spec)
+    assert models.count_parameters(model)["trainable"] == 0
+
+
+def test_wrong_target_modules_are_named(tiny_model):
+    spec = parse_run_spec({"model": {"id": str(tiny_model)}, "method": "lora", "tasks": ["gen-python"],
+                           "lora": {"target_modules": ["q_proj", "query_key_value"]}})
+    model = models.load_base_model(spec, load_settings(), "cpu")
+    with pytest.raises(ValueError, match="query_key_value"):
+        models.apply_method(model, spec)
+
+
+def test_offline_hub_id_that_is_not_cached_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    spec = parse_run_spec({"model": "nobody/not-a-cached-model", "tasks": ["gen-python"]})
+    with pytest.raises(models.ModelNotAvailable, match="not in the Hugging Face cache.*Fix"):
+        models.resolve_source(spec, load_settings())
+    missing = parse_run_spec({"model": str(tmp_path / "no-such-folder"), "tasks": ["gen-python"]})
+    with pytest.raises(models.ModelNotAvailable, match="does not exist"):
+        models.resolve_source(missing, load_settings())
+
+
+def test_early_stopping_and_checkpoint_resume(tiny_model, tmp_path):
+    spec = _spec(tiny_model, "lora", max_steps=12, save_steps=4, eval_steps=2, early_stopping_patience=1,
+                 learning_rate=0.5)  # diverges: the validation loss rises and stops the run
+    settings = load_settings()
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    tokenizer = models.load_tokenizer(spec, settings)
+    model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
+    result = train.train(spec, run, model, tokenizer, RECORDS * 4, RECORDS[:4], "cpu")
+    events = [json.loads(line) for line in run.events_path.read_text().splitlines()]
+    assert any(e["type"] == "eval" for e in events)
+    assert result.steps <= 12
+    assert train.last_checkpoint(run) is not None
