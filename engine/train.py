@@ -206,6 +206,13 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    kept = len(trainer.train_dataset)
+    if kept < len(train_records):
+        # TRL truncates to max_length and drops examples whose completion was cut away entirely
+        run.append_event("dropped_examples", kept=kept, given=len(train_records), max_length=spec.train.max_length)
+    if kept == 0:
+        raise ValueError(f"all {len(train_records)} training examples lost their completion to truncation at "
+                         f"train.max_length={spec.train.max_length}. Fix: raise train.max_length")
     resume = last_checkpoint(run)
     if resume:
         run.append_event("resume", checkpoint=Path(resume).name)

@@ -61,3 +61,20 @@ def tiny_qwen(tmp_path_factory) -> Path:
     from engine.model_builders import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2", arch="qwen2")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests skip with a reason where no CUDA device is visible."""
+    del config
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
