@@ -145,7 +145,7 @@ def torch_dtype(name: str, device: str) -> torch.dtype:
     import torch
 
     if name == "auto":
-        if device == "cuda":
+        if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
@@ -169,8 +169,10 @@ def load_base_model(spec: RunSpec, settings: Settings, device: str, source: Mode
             bnb_4bit_compute_dtype=compute[spec.quant.compute_dtype],
             bnb_4bit_quant_storage=torch.uint8,
         )
-        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
-        kwargs["dtype"] = compute[spec.quant.compute_dtype] if device == "cuda" else torch.float32
+        on_gpu = device.startswith("cuda")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        kwargs["device_map"] = {"": index} if on_gpu else {"": "cpu"}
+        kwargs["dtype"] = compute[spec.quant.compute_dtype] if on_gpu else torch.float32
     else:
         kwargs["dtype"] = torch_dtype(spec.model.dtype, device)
     try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.runs import PHASES, RunDir, write_json_atomic
+from engine.runs import PHASES, RunDir, read_json, write_json_atomic
 from engine.settings import Settings, load_settings
 from engine.spec import RunSpec
 from engine.tasks.base import Example
@@ -90,6 +90,12 @@ def phase_train(ctx: PhaseContext) -> None:
     from engine import data, models, train
 
     spec = ctx.spec
+    if spec.resources.gpus > 1:
+        from engine import distributed
+
+        distributed.launch(ctx.run, spec, ctx.device)
+        ctx.run.append_event("trained", **(read_json(ctx.run.file("train_summary.json")) or {}))
+        return
     prepared = data.prepare(spec, ctx.data_dir)
     tasks = data.task_objects(spec)
     source = models.resolve_source(spec, ctx.settings)

@@ -146,7 +146,8 @@ class ResourceSpec(_Strict):
     """Where the run executes."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    gpus: int = Field(1, ge=1, le=64, description=">1 launches the run through accelerate")
+    gpus: int = Field(1, ge=1, le=64, description=">1 trains through accelerate on that many devices "
+                      "(with device 'cpu': that many CPU processes over gloo, for testing)")
     strategy: Literal["ddp", "fsdp"] = "ddp"
 
 

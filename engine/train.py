@@ -86,12 +86,16 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
             self.last_progress = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):  # noqa: ARG002
+            if not state.is_world_process_zero:  # with several processes, rank 0 alone writes
+                return
             self.last_time = time.time()
             self.last_tokens = state.num_input_tokens_seen or 0
             run.append_event("train_begin", max_steps=state.max_steps, resumed_at=state.global_step,
                              epochs=args.num_train_epochs, tokens_hint=total_tokens_hint)
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ARG002
+            if not state.is_world_process_zero:
+                return
             logs = dict(logs or {})
             now = time.time()
             tokens = state.num_input_tokens_seen or 0
@@ -120,7 +124,7 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002
             now = time.time()
-            if now - self.last_progress > 1.0 or state.global_step == state.max_steps:
+            if state.is_world_process_zero and (now - self.last_progress > 1.0 or state.global_step == state.max_steps):
                 self.last_progress = now
                 run.update_status(progress={"phase": "train", "done": state.global_step, "total": state.max_steps})
                 run.heartbeat(phase="train")
@@ -131,7 +135,8 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
             return control
 
         def on_save(self, args, state, control, **kwargs):  # noqa: ARG002
-            run.append_event("checkpoint", step=state.global_step)
+            if state.is_world_process_zero:
+                run.append_event("checkpoint", step=state.global_step)
 
     return EventsCallback()
 
@@ -185,7 +190,7 @@ def sft_config(spec: RunSpec, run: RunDir, device: str, has_valid: bool) -> Any:
 
 
 def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records: list[dict[str, Any]],
-          valid_records: list[dict[str, Any]], device: str) -> TrainResult:
+          valid_records: list[dict[str, Any]], device: str, is_main: bool = True) -> TrainResult:
     """Train `model` in place (resuming from the run's last checkpoint) and return a summary."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
@@ -207,14 +212,14 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
         callbacks=callbacks,
     )
     kept = len(trainer.train_dataset)
-    if kept < len(train_records):
+    if kept < len(train_records) and is_main:
         # TRL truncates to max_length and drops examples whose completion was cut away entirely
         run.append_event("dropped_examples", kept=kept, given=len(train_records), max_length=spec.train.max_length)
     if kept == 0:
         raise ValueError(f"all {len(train_records)} training examples lost their completion to truncation at "
                          f"train.max_length={spec.train.max_length}. Fix: raise train.max_length")
     resume = last_checkpoint(run)
-    if resume:
+    if resume and is_main:
         run.append_event("resume", checkpoint=Path(resume).name)
     started = time.time()
     output = trainer.train(resume_from_checkpoint=resume)
