@@ -185,3 +185,24 @@ def mixture_preview(data: dict[str, Any], cfg: Settings | None = None) -> dict[s
     data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else cfg.data_dir
     prepared = run_data.prepare(spec, data_dir, with_training=True)
     return prepared.mixture_record()
+
+
+# --- comparison ----------------------------------------------------------------------------------
+
+
+def paired_tests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Paired tests for a family of comparisons, Holm-corrected together.
+
+    Each item: task, metric ('pass@1' → McNemar on pass/fail; else Wilcoxon + Cliff's delta),
+    run_a, run_b, a, b (per-sample values aligned by sample).
+    """
+    from engine.comparison import PairedInput, paired_family
+
+    return [r.to_dict() for r in paired_family([PairedInput(**item) for item in items])]
+
+
+def paper_numbers() -> list[dict[str, Any]]:
+    """The reference study's published numbers (0–1 scale) for the Compare page's overlay."""
+    from engine.paper_numbers import paper_rows
+
+    return paper_rows()
