@@ -37,9 +37,10 @@ def bench_training(model_dir: str, steps: int, batch: int, max_length: int, data
         run = RunDir(Path(tmp))
         result = train.train(spec, run, model, tokenizer, data.chat_records(prepared.train[:200], tasks), [], "cpu")
         events = [json.loads(line) for line in run.events_path.read_text().splitlines()]
-    steps_ev = [e for e in events if e["type"] == "train"][1:]  # the first step includes warm-up
-    tokens = steps_ev[-1]["tokens"] - [e for e in events if e["type"] == "train"][0]["tokens"]
-    seconds = steps_ev[-1]["t"] - [e for e in events if e["type"] == "train"][0]["t"]
+    logged = [e for e in events if e["type"] == "train"]
+    first, steps_ev = logged[0], logged[1:]  # the first step includes warm-up
+    tokens = steps_ev[-1]["tokens"] - first["tokens"]
+    seconds = steps_ev[-1]["t"] - first["t"]
     return {"model": model_dir, "steps_timed": len(steps_ev), "batch_size": batch, "max_length": max_length,
             "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
             "seconds_per_step": seconds / len(steps_ev), "peak_mem_mb": steps_ev[-1]["peak_mem_mb"],
@@ -67,7 +68,8 @@ def bench_generation(model_dir: str, n_prompts: int, batch: int, max_new: int, d
                 for o in b]
         seconds = time.perf_counter() - started
         tokens = sum(o.completion_tokens for o in outs)
-        results[label] = {"batch_size": size, "seconds": seconds, "new_tokens": tokens, "tokens_per_s": tokens / seconds}
+        results[label] = {"batch_size": size, "seconds": seconds, "new_tokens": tokens,
+                          "tokens_per_s": tokens / seconds}
         outputs[label] = {o.key: o.completion for o in outs}
     same = sum(outputs["batched"][k] == outputs["one_at_a_time"][k] for k in outputs["batched"])
     return {"model": model_dir, "prompts": len(requests), "max_new_tokens": max_new, **results,

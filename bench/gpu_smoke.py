@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 
 RECORD = {
-    "prompt": [{"role": "system", "content": "You are an expert Python developer. Generate complete and efficient code."},
+    "prompt": [{"role": "system",
+                "content": "You are an expert Python developer. Generate complete and efficient code."},
                {"role": "user", "content": "Write a function that returns the sum of the squares of a list of "
                                            "integers, skipping negative numbers."}],
-    "completion": [{"role": "assistant", "content": "def sum_squares(xs):\n    return sum(x * x for x in xs if x >= 0)\n" * 6}],
+    "completion": [{"role": "assistant",
+                    "content": "def sum_squares(xs):\n    return sum(x * x for x in xs if x >= 0)\n" * 6}],
 }
 
 

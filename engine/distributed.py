@@ -57,7 +57,7 @@ def launch(run: RunDir, spec: RunSpec, device: str) -> None:
         env.update(ACCELERATE_USE_CPU="true", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"))
     log_path = run.file("distributed.log")
     with open(log_path, "ab") as log:
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603 - no shell
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
         raise RuntimeError(f"distributed training exited with code {code}; see distributed.log:\n{tail}")

@@ -55,7 +55,8 @@ def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def plan_batches(requests: Sequence[GenRequest], tokenizer: Any, batch_size: int) -> list[list[tuple[GenRequest, list[int]]]]:
+def plan_batches(requests: Sequence[GenRequest], tokenizer: Any,
+                 batch_size: int) -> list[list[tuple[GenRequest, list[int]]]]:
     """Batches of requests sharing decoding settings, longest prompts first."""
     groups: dict[tuple[int, tuple[str, ...]], list[tuple[GenRequest, list[int]]]] = {}
     for req in requests:

@@ -197,7 +197,12 @@ def make_smollm2(out_dir: Path, gguf_path: Path | None = None, force: bool = Fal
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    fresh = LlamaForCausalLM(loaded.config)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        # the weights are dequantised to fp32 on load: the saved model is a plain one, and a
+        # leftover GGUF quantization_config would make transformers refuse to fine-tune it
+        del config.quantization_config
+    fresh = LlamaForCausalLM(config)
     fresh.load_state_dict(loaded.state_dict())
     fresh.generation_config = loaded.generation_config
     tmp = out_dir.with_name(out_dir.name + ".partial")

@@ -62,7 +62,11 @@ def _counter(tokenizer_path: str | None, study: StudySpec, settings: Settings) -
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(str(Path(candidate).expanduser()))
-            return (lambda text: len(tok(text, add_special_tokens=False)["input_ids"])), f"tokenizer {candidate}"
+
+            def count(text: str, tok: Any = tok) -> int:
+                return len(tok(text, add_special_tokens=False)["input_ids"])
+
+            return count, f"tokenizer {candidate}"
     return (lambda text: int(len(text) / CHARS_PER_TOKEN) + 1), f"estimated at {CHARS_PER_TOKEN} chars/token"
 
 

@@ -8,6 +8,7 @@ claimed again, to resume from its last phase and checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -175,6 +176,28 @@ def claim_next(settings: Settings) -> tuple[RunDir, int] | None:
         run.append_event("claimed", resumed=orphaned, phases_done=status.get("phases_done", []))
         return run, fd
     return None
+
+
+def settle_run(run: RunDir, exit_code: int) -> str:
+    """Make the run's final state true to what happened, also when the child died hard."""
+    status = run.read_status()
+    state = status.get("state")
+    if state in ("done", "failed", "cancelled"):
+        return state
+    if run.cancel_requested():
+        run.update_status(state="cancelled", finished_at=time.time())
+        run.append_event("cancelled", phase=status.get("phase"), message="stopped by the worker")
+        return "cancelled"
+    how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
+    tail = ""
+    with contextlib.suppress(OSError):
+        tail = run.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+    error = {"phase": status.get("phase"), "type": "ProcessDied",
+             "message": f"the run process {how} during phase {status.get('phase')} "
+                        "(out of memory? see log.txt)", "traceback": tail}
+    run.update_status(state="failed", finished_at=time.time(), error=error)
+    run.append_event("error", **error)
+    return "failed"
 
 
 def cancel_run(settings: Settings, run_id: str) -> str:

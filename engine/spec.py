@@ -24,6 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.errors import SpecError, SpecValidationError
+
+__all__ = ["RunSpec", "SpecError", "SpecValidationError", "StudySpec", "expand_study", "load_spec_file",
+           "parse_run_spec", "parse_spec", "parse_study_spec"]
+
 Method = Literal["qlora", "lora", "fft", "none"]
 METHOD_LABELS = {"qlora": "QLoRA", "lora": "LoRA", "fft": "FFT", "none": "zero-shot"}
 PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -303,37 +308,6 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 # --- errors ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpecError:
-    """One problem in a spec: where, what value, what is wrong, how to fix it."""
-
-    path: str
-    value: Any
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        shown = _short(self.value)
-        where = self.path or "(spec)"
-        return f"{where} = {shown}: {self.message}. Fix: {self.fix}"
-
-
-class SpecValidationError(ValueError):
-    """Raised with every problem found in a spec at once."""
-
-    def __init__(self, errors: list[SpecError], source: str | None = None):
-        self.errors = errors
-        self.source = source
-        head = f"{source}: " if source else ""
-        lines = [f"{head}{len(errors)} problem(s) in the spec:"] + [f"  - {e}" for e in errors]
-        super().__init__("\n".join(lines))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _path(loc: Iterable[Any]) -> str:

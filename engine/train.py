@@ -85,7 +85,7 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
             self.cancelled = False
             self.last_progress = 0.0
 
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ARG002
+        def on_train_begin(self, args, state, control, **kwargs):
             if not state.is_world_process_zero:  # with several processes, rank 0 alone writes
                 return
             self.last_time = time.time()
@@ -93,7 +93,7 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
             run.append_event("train_begin", max_steps=state.max_steps, resumed_at=state.global_step,
                              epochs=args.num_train_epochs, tokens_hint=total_tokens_hint)
 
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ARG002
+        def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero:
                 return
             logs = dict(logs or {})
@@ -122,7 +122,7 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
             )
             self.last_time, self.last_tokens = now, tokens
 
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ARG002
+        def on_step_end(self, args, state, control, **kwargs):
             now = time.time()
             if state.is_world_process_zero and (now - self.last_progress > 1.0 or state.global_step == state.max_steps):
                 self.last_progress = now
@@ -134,7 +134,7 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
                 control.should_training_stop = True
             return control
 
-        def on_save(self, args, state, control, **kwargs):  # noqa: ARG002
+        def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 run.append_event("checkpoint", step=state.global_step)
 

@@ -8,7 +8,6 @@ $CODETUNE_HOME/workers/ so the app can tell whether one is alive.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -19,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.queue import claim_next
-from engine.runs import RunDir, read_json, release_lock, write_json_atomic
+from engine.queue import claim_next, settle_run
+from engine.runs import read_json, release_lock, write_json_atomic
 from engine.settings import Settings, load_settings
 
 IDLE_POLL_S = 2.0
@@ -53,28 +52,6 @@ def live_workers(settings: Settings) -> list[dict[str, Any]]:
         elif same_host and not exists:
             file.unlink(missing_ok=True)
     return alive
-
-
-def settle(run: RunDir, exit_code: int) -> str:
-    """Make the run's final state true to what happened, also when the child died hard."""
-    status = run.read_status()
-    state = status.get("state")
-    if state in ("done", "failed", "cancelled"):
-        return state
-    if run.cancel_requested():
-        run.update_status(state="cancelled", finished_at=time.time())
-        run.append_event("cancelled", phase=status.get("phase"), message="stopped by the worker")
-        return "cancelled"
-    how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
-    tail = ""
-    with contextlib.suppress(OSError):
-        tail = run.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-    error = {"phase": status.get("phase"), "type": "ProcessDied",
-             "message": f"the run process {how} during phase {status.get('phase')} "
-                        "(out of memory? see log.txt)", "traceback": tail}
-    run.update_status(state="failed", finished_at=time.time(), error=error)
-    run.append_event("error", **error)
-    return "failed"
 
 
 def work(settings: Settings | None = None, once: bool = False, max_runs: int | None = None,
@@ -119,7 +96,7 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
             log(f"worker {os.getpid()}: running {run.run_id}")
             try:
                 code = local.execute(run, fd, stop=stop)
-                state = settle(run, code)
+                state = settle_run(run, code)
             finally:
                 release_lock(fd)
             executed += 1
@@ -134,7 +111,7 @@ def start_background_worker(settings: Settings, log_file: Path | None = None) ->
     settings.ensure_dirs()
     log_path = log_file or settings.home / "worker.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "worker"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the app's restarts

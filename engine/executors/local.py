@@ -38,14 +38,14 @@ def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False,
     with open(run.log_path, "ab") as log:
         log.write(f"\n=== attempt started {time.ctime()} by worker pid {os.getpid()} ===\n".encode())
         log.flush()
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             child_command(run),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             pass_fds=(lock_fd,),
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe enough
+            preexec_fn=_die_with_parent,
             env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         )
     cancel_seen: float | None = None

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.queue import claim_next
+from engine.queue import claim_next, settle_run
 from engine.runs import RunDir, release_lock
 from engine.settings import Settings
 from engine.spec import RunSpec
@@ -28,7 +28,7 @@ def _run_remote(run_path: str, env: dict[str, str]) -> int:
     import subprocess
 
     with open(os.path.join(run_path, "log.txt"), "ab") as log:
-        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.run(
             [sys.executable, "-m", "engine.recipe", run_path],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, check=False,
@@ -51,8 +51,6 @@ def work(settings: Settings, once: bool = False, max_runs: int | None = None, st
          ray_init: dict[str, Any] | None = None) -> int:
     """Claim runs and execute them as Ray tasks; returns how many runs finished."""
     import ray
-
-    from engine.worker import settle
 
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, **(ray_init or {}))
@@ -98,13 +96,13 @@ def work(settings: Settings, once: bool = False, max_runs: int | None = None, st
                     log(f"ray worker: {run.run_id}: {type(exc).__name__}")
                     code = -9
                 try:
-                    state = settle(run, code)
+                    state = settle_run(run, code)
                 finally:
                     release_lock(fd)
                 finished += 1
                 log(f"ray worker: {run.run_id} → {state}")
     finally:
-        for ref, (run, fd) in pending.items():
+        for ref, (_, fd) in pending.items():
             ray.cancel(ref, force=True)
             release_lock(fd)
     return finished

@@ -224,7 +224,8 @@ def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: 
 
 def analyse(ctx: PhaseContext) -> None:
     from engine import data
-    from engine.scoring.quality import Sample, analyse as run_analysers, default_tools, registry
+    from engine.scoring.quality import Sample, default_tools, registry
+    from engine.scoring.quality import analyse as run_analysers
 
     generations = _read_rows(ctx.run.artifact("generations"))
     tasks = data.task_objects(ctx.spec)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from engine.spec import SpecError
+from engine.errors import SpecError
 from engine.tasks import postprocess
 
 Split = Literal["train", "valid", "test"]

@@ -44,7 +44,7 @@ def code2text_rows(ctx: DataContext, language: str, split: Split) -> list[dict[s
             if repo_split(rec["repo"]) != split:
                 continue
             rows[rec["url"]] = {
-                "id": rec.get("func_name") and f"{rec['repo']}:{rec['func_name']}" or rec["url"],
+                "id": (rec.get("func_name") and f"{rec['repo']}:{rec['func_name']}") or rec["url"],
                 "url": rec["url"],
                 "repo": rec["repo"],
                 "code": rec["code"],

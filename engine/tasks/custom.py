@@ -8,11 +8,22 @@ train / valid / test by the declared fractions.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.spec import CustomTaskSpec
 from engine.tasks import generation, summarization, translation
-from engine.tasks.base import LANGUAGE_NAMES, DataContext, DataError, Example, Split, Task, read_jsonl, stable_bucket
+from engine.tasks.base import (
+    LANGUAGE_NAMES,
+    DataContext,
+    DataError,
+    Example,
+    Split,
+    Task,
+    read_jsonl,
+    stable_bucket,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.spec import CustomTaskSpec
 
 _METRICS = {
     "generation": ("codebleu", "bleu", "exact_match"),

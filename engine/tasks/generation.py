@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.tasks import corpora, postprocess
 from engine.tasks.base import DataContext, DataError, Example, Split, Task, TestProgram, read_jsonl
@@ -47,7 +47,7 @@ class GenPython(Task):
     description = "Python code generation: MBPP train → HumanEval / MBPP test, pass@k by execution"
     executable = True
     default_metrics = ("pass@k", "codebleu")
-    options = {"eval_set": (("humaneval", "mbpp"), "humaneval")}
+    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {"eval_set": (("humaneval", "mbpp"), "humaneval")}
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
         if split == "test" and self.option(ctx, "eval_set") == "humaneval":
@@ -148,7 +148,9 @@ class GenJava(Task):
     description = "Java code generation: code-to-text pairs or CONCODE → HumanEval-X Java, pass@k by execution"
     executable = True
     default_metrics = ("pass@k", "codebleu")
-    options = {"train_source": (("code2text", "concode"), "code2text")}
+    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {
+        "train_source": (("code2text", "concode"), "code2text"),
+    }
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
         if split == "test":

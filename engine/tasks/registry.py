@@ -57,5 +57,5 @@ def family_of(name: str, custom_tasks: Sequence[object] = ()) -> str:
         return builtin[name].family
     for custom in custom_tasks:
         if getattr(custom, "name", None) == name:
-            return str(getattr(custom, "kind"))
+            return str(custom.kind)
     return name  # unknown names are reported by validation; here they count as their own family

@@ -9,6 +9,8 @@ repositories (option eval_set: code2text). The target is wrapped as "SUMMARY: ..
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from engine.tasks import corpora, postprocess
 from engine.tasks.base import DataContext, Example, Split, Task, read_jsonl
 
@@ -20,7 +22,7 @@ class _Summarization(Task):
     family = "summarization"
     language = "text"
     default_metrics = ("bleu", "smooth_bleu", "meteor", "rouge_l", "chrf")
-    options = {"eval_set": (("codereval", "code2text"), "codereval")}
+    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {"eval_set": (("codereval", "code2text"), "codereval")}
 
     @property
     def lang_name(self) -> str:

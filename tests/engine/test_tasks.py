@@ -113,7 +113,7 @@ def test_malformed_line_names_file_line_and_field(tmp_path):
     text = str(info.value)
     assert "mbpp.jsonl, line 2" in text and "'code'" in text and "Fix:" in text
     (tmp_path / "mbpp" / "mbpp.jsonl").write_text(json.dumps(good) + "\n{oops\n")
-    with pytest.raises(DataError, match="line 2.*not valid JSON"):
+    with pytest.raises(DataError, match=r"line 2.*not valid JSON"):
         get_task("gen-python").load("train", DataContext(tmp_path))
 
 
@@ -122,7 +122,7 @@ def test_translation_files_must_pair(tmp_path):
     folder.mkdir()
     (folder / "train.java-cs.txt.java").write_text("int a(){}\nint b(){}\n")
     (folder / "train.java-cs.txt.cs").write_text("int A(){}\n")
-    with pytest.raises(DataError, match="2 lines .* but 1"):
+    with pytest.raises(DataError, match=r"2 lines .* but 1"):
         get_task("trans-java-cs").load("train", DataContext(tmp_path))
 
 
@@ -147,7 +147,7 @@ def test_custom_jsonl_task(tmp_path):
     # its family is its kind: generation + gen-python is still single-task
     assert not spec.is_multitask
     (tmp_path / "sql.jsonl").write_text(json.dumps({"q": "x"}) + "\n")
-    with pytest.raises(DataError, match="line 1.*'a'"):
+    with pytest.raises(DataError, match=r"line 1.*'a'"):
         task.load("train", ctx)
 
 

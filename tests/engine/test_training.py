@@ -121,7 +121,7 @@ def test_offline_hub_id_that_is_not_cached_is_a_clear_error(tmp_path, monkeypatc
     monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     spec = parse_run_spec({"model": "nobody/not-a-cached-model", "tasks": ["gen-python"]})
-    with pytest.raises(models.ModelNotAvailable, match="not in the Hugging Face cache.*Fix"):
+    with pytest.raises(models.ModelNotAvailable, match=r"not in the Hugging Face cache.*Fix"):
         models.resolve_source(spec, load_settings())
     missing = parse_run_spec({"model": str(tmp_path / "no-such-folder"), "tasks": ["gen-python"]})
     with pytest.raises(models.ModelNotAvailable, match="does not exist"):
@@ -141,3 +141,25 @@ def test_early_stopping_and_checkpoint_resume(tiny_model, tmp_path):
     assert any(e["type"] == "eval" for e in events)
     assert result.steps <= 12
     assert train.last_checkpoint(run) is not None
+
+
+@pytest.mark.parametrize("strategy", ["wrapped", "bfd"])
+def test_packing_packs_several_examples_per_sequence(tiny_model, tmp_path, strategy):
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    records = RECORDS * 4
+    sizes = {}
+    for packing in (False, True):
+        spec = _spec(tiny_model, "lora", max_length=256, packing=packing, packing_strategy=strategy,
+                     completion_only_loss=strategy == "bfd")
+        model = models.apply_method(models.load_base_model(spec, load_settings(), "cpu"), spec)
+        config = train.sft_config(spec, RunDir(tmp_path / f"run-{packing}"), "cpu", has_valid=False)
+        trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(records),
+                             processing_class=models.load_tokenizer(spec, load_settings()))
+        sizes[packing] = len(trainer.train_dataset)
+        if packing:
+            lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+            assert max(lengths) <= 256 and sum(lengths) > 256
+    assert sizes[False] == len(records)
+    assert sizes[True] < len(records) / 3  # ~40-token examples, 256-token sequences
