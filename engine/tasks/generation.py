@@ -118,7 +118,7 @@ class GenPython(Task):
         ]
 
     def postprocess(self, completion: str, example: Example) -> str:
-        return postprocess.extract_code(completion, prefer="python")
+        return postprocess.sanitize_python(postprocess.extract_code(completion, prefer="python"))
 
     def program(self, example: Example, prediction: str) -> TestProgram:
         meta = example.meta

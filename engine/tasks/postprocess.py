@@ -102,3 +102,38 @@ def first_paragraph(text: str) -> str:
     """The first paragraph of a docstring, on one line (CodeXGLUE's summary convention)."""
     para = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
     return " ".join(para.split())
+
+
+_KEEP_TOP_LEVEL = ("Import", "ImportFrom", "FunctionDef", "AsyncFunctionDef", "ClassDef", "Assign", "AnnAssign")
+
+
+def sanitize_python(code: str) -> str:
+    """The program part of a Python answer: the longest prefix that parses, keeping only imports,
+    definitions and module-level assignments (models append example calls, prints and asserts,
+    and a truncated answer ends mid-statement). Unparseable code is returned unchanged, so the
+    test reports the model's real syntax error."""
+    import ast
+
+    lines = code.splitlines()
+    tree = None
+    for end in range(len(lines), 0, -1):
+        try:
+            tree = ast.parse("\n".join(lines[:end]))
+        except SyntaxError:
+            continue
+        lines = lines[:end]
+        break
+    if tree is None:
+        return code
+    source = "\n".join(lines)
+    kept = [ast.get_source_segment(source, node, padded=True) for node in tree.body
+            if type(node).__name__ in _KEEP_TOP_LEVEL]
+    kept_decorated = []
+    for node, text in zip([n for n in tree.body if type(n).__name__ in _KEEP_TOP_LEVEL], kept, strict=True):
+        decorators = getattr(node, "decorator_list", [])
+        if decorators:  # get_source_segment starts at `def`: take the decorators' lines too
+            first = min(d.lineno for d in decorators) - 1
+            text = "\n".join(source.splitlines()[first:node.end_lineno])
+        kept_decorated.append(text or "")
+    result = "\n\n".join(t for t in kept_decorated if t.strip())
+    return result + "\n" if result else code

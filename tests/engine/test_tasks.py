@@ -170,6 +170,18 @@ def test_postprocessing():
         postprocess.strip_java_comments(java)
 
 
+def test_python_answers_are_sanitized():
+    answer = ("Here you go:\n```python\nimport math\n\ndef area(r):\n    return math.pi * r * r\n\n"
+              "print(area(2))\nassert area(1) > 3\n```\nThis computes the area.")
+    out = get_task("gen-python").postprocess(answer, Example("x", "gen-python", "", ""))
+    assert "def area" in out and "import math" in out and "print(" not in out and "assert" not in out
+    truncated = "def f(x):\n    return x * 2\n\nprint(f(3)) and f("
+    assert postprocess.sanitize_python(truncated).strip() == "def f(x):\n    return x * 2"
+    assert postprocess.sanitize_python("def broken(:\n  pass") == "def broken(:\n  pass"  # error kept
+    body = "    return sorted(set(l1) & set(l2))\n"
+    assert postprocess.sanitize_python(body) == body  # a bare body completes the prompt later
+
+
 def test_reference_programs_build_runnable_sources(data_dir):
     """The programs built from references are the shape the sandbox expects (executed in the
     scoring tests); a complete function, a bare body and a fenced answer all build."""
