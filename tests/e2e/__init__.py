@@ -1,0 +1,1 @@
+"""End-to-end test: the served app driven by headless Chromium."""

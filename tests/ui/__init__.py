@@ -1,0 +1,1 @@
+"""AppTest tests of the dashboard pages (each page against a seeded store)."""

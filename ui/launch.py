@@ -1,0 +1,329 @@
+"""The Launch page: a single run or a study, from a preset or from scratch, validated in full, queued.
+
+State (st.session_state, per browser session):
+    launch.kind         'single run' | 'study'
+    launch.editor       'Form' | 'YAML (advanced)'
+    launch.ver          bumps when a preset or YAML is loaded (form widgets start again from the data)
+    launch.run / launch.study   the spec data the form holds (updated on every render)
+    launch.yaml.run / launch.yaml.study   the YAML editors' text
+    launch.result       the last validation / submission, shown until the spec changes
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import engine.api
+from engine.spec import SpecError, SpecValidationError
+from ui import common, figures, spec_form
+
+KINDS = ("single run", "study")
+EDITORS = ("Form", "YAML (advanced)")
+
+
+def _state_key(kind: str) -> str:
+    return "launch.run" if kind == "single run" else "launch.study"
+
+
+def _yaml_key(kind: str) -> str:
+    return "launch.yaml.run" if kind == "single run" else "launch.yaml.study"
+
+
+def _init() -> None:
+    state = st.session_state
+    state.setdefault("launch.kind", KINDS[0])
+    state.setdefault("launch.editor", EDITORS[0])
+    state.setdefault("launch.ver", 0)
+    state.setdefault("launch.run", spec_form.default_run())
+    state.setdefault("launch.study", spec_form.default_study())
+    for kind in KINDS:
+        state.setdefault(_yaml_key(kind), spec_form.to_yaml(state[_state_key(kind)]))
+
+
+def _load(kind: str, data: dict[str, Any]) -> None:
+    """Put `data` into the form and the YAML editor (widgets start again from it)."""
+    st.session_state[_state_key(kind)] = spec_form.normalise(data)
+    st.session_state[_yaml_key(kind)] = spec_form.to_yaml(data)
+    st.session_state["launch.ver"] += 1
+    st.session_state.pop("launch.result", None)
+
+
+def _on_editor_change() -> None:
+    """Switching editors carries the spec across: form → YAML text, YAML → form widgets."""
+    state = st.session_state
+    kind = state["launch.kind"]
+    if state["launch.editor"] == EDITORS[1]:
+        state[_yaml_key(kind)] = spec_form.to_yaml(state[_state_key(kind)])
+        return
+    data, problem = spec_form.from_yaml(state.get(_yaml_key(kind), ""))
+    if problem:
+        state["launch.editor"] = EDITORS[1]
+        state["launch.yaml_problem"] = problem
+        return
+    assert data is not None
+    _load(kind, data)
+
+
+def _on_kind_change() -> None:
+    st.session_state.pop("launch.result", None)
+
+
+def _on_load_preset() -> None:
+    name = st.session_state.get("launch.preset")
+    if not name:
+        return
+    try:
+        data = common.preset_data(name)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        st.session_state["launch.yaml_problem"] = f"preset {name!r} cannot be read: {exc}"
+        return
+    kind = "study" if data.get("kind") == "study" or "configurations" in data else "single run"
+    st.session_state["launch.kind"] = kind
+    _load(kind, data)
+
+
+def _preset_picker() -> None:
+    presets = common.presets()
+    kind = st.session_state["launch.kind"]
+    wanted = "study" if kind == "study" else "run"
+    matching = [p for p in presets if p.get("kind", "run") == wanted]
+    cols = st.columns([5, 1], vertical_alignment="bottom")
+    if not matching:
+        with cols[0]:
+            st.caption(
+                f"No {wanted} presets in presets/ — fill in the form, or switch to "
+                f"{'single run' if wanted == 'study' else 'study'}."
+            )
+        return
+    names = [p["name"] for p in matching]
+    descriptions = {p["name"]: p.get("description") or "" for p in matching}
+    with cols[0]:
+        st.selectbox(
+            "preset",
+            names,
+            key="launch.preset",
+            format_func=lambda n: f"{n} — {descriptions[n]}" if descriptions[n] else n,
+            help="shipped specs (presets/*.yaml): the paper's study and runs, the CPU demo",
+        )
+    with cols[1]:
+        st.button(
+            "Load preset",
+            key="launch.load_preset",
+            on_click=_on_load_preset,
+            help="replace the form's content with the preset",
+            width="stretch",
+        )
+
+
+def _current_data(kind: str, catalogue: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Draw the chosen editor and return the spec data it holds (or why it cannot be read)."""
+    state = st.session_state
+    ver = state["launch.ver"]
+    if state["launch.editor"] == EDITORS[1]:
+        st.caption(
+            "The whole spec as YAML: every field the form has, plus anything the form cannot show. "
+            "Validate or submit use this text directly; switching back to the form loads it there."
+        )
+        text = st.text_area("spec (YAML)", key=_yaml_key(kind), height=460)
+        data, problem = spec_form.from_yaml(text)
+        if data is not None:
+            state[_state_key(kind)] = data
+        return data, problem
+    if kind == "single run":
+        data, resets = spec_form.run_form(state["launch.run"], f"run{ver}", catalogue)
+    else:
+        data, resets = spec_form.study_form(state["launch.study"], f"study{ver}", catalogue)
+    if resets.items:
+        st.warning(
+            "These values could not be shown in the form (wrong type) and were reset to their "
+            "defaults: " + "; ".join(resets.items) + ". Use the YAML editor to see the original."
+        )
+    state[_state_key(kind)] = data
+    with st.expander("This spec as YAML (read-only here; switch the editor to YAML to edit)"):
+        st.code(spec_form.to_yaml(data), language="yaml")
+    return data, None
+
+
+def _validate(data: dict[str, Any]) -> dict[str, Any]:
+    with st.spinner("Validating the spec, the data directory and the model…"):
+        spec, errors = engine.api.validate(data)
+    result: dict[str, Any] = {
+        "action": "validate",
+        "errors": errors,
+        "runs": [],
+        "mixture": None,
+        "mixture_error": None,
+    }
+    if errors or spec is None:
+        return result
+    result["runs"] = engine.api.expand(data)
+    if data.get("kind", "run") == "run":
+        try:
+            with st.spinner("Realising the training mixture (loads the datasets)…"):
+                result["mixture"] = engine.api.mixture_preview(data)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            result["mixture_error"] = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def _submit(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        with st.spinner("Validating and queuing…"):
+            record = engine.api.submit(data)
+    except SpecValidationError as exc:
+        return {"action": "submit", "errors": exc.errors}
+    with st.spinner("Making sure a worker is running…"):
+        try:
+            worker = common.ensure_worker()
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            worker = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"action": "submit", "errors": [], "record": record, "worker": worker}
+
+
+def _show_result(result: dict[str, Any]) -> None:
+    errors: list[SpecError] = result.get("errors") or []
+    if errors:
+        common.show_spec_errors(errors)
+        return
+    if result["action"] == "validate":
+        runs = result.get("runs") or []
+        st.success(f"Valid — {len(runs)} run(s) would be queued. Submit to queue them.")
+        if runs:
+            frame = pd.DataFrame(runs)
+            if "tasks" in frame:
+                frame["tasks"] = frame["tasks"].map(", ".join)
+            st.markdown("**Runs this spec expands to**")
+            common.table(frame, "launch-expanded", file_stem="expanded-runs")
+        mixture = result.get("mixture")
+        if mixture:
+            show_mixture(mixture)
+        elif result.get("mixture_error"):
+            st.warning(f"The mixture could not be realised: {result['mixture_error']}")
+        return
+    record = result["record"]
+    runs = record.get("runs", [])
+    new = [r for r in runs if r.get("created", True)]
+    st.success(
+        f"Queued {len(new)} new run(s)"
+        + (f" ({len(runs) - len(new)} already existed)" if len(new) < len(runs) else "")
+        + (f" in study **{record['study_id']}**" if record.get("study_id") else "")
+        + "."
+    )
+    st.markdown(
+        "\n".join(
+            f"- `{r['run_id']}` — {r.get('config', '')}"
+            f"{'' if r.get('created', True) else ' (already queued or run: not re-queued)'}"
+            for r in runs
+        )
+    )
+    worker = result.get("worker") or {}
+    if worker.get("error"):
+        st.error(f"Could not start a worker: {worker['error']}. Start one with `codetune worker`.")
+    elif worker.get("started"):
+        st.info(f"Started a background worker (pid {worker.get('pid')}); it runs the queue one run at a time.")
+    else:
+        st.info(f"A worker is already running (pid {worker.get('pid')}); it will pick these up.")
+    st.page_link(common.PAGES["runs"], label="Watch them on the Runs page", icon="➡️")
+
+
+def show_mixture(mixture: dict[str, Any]) -> None:
+    """The realised mixture of a run: examples per task, over-sampling, evaluation sizes."""
+    st.markdown("**Realised training mixture**")
+    shares = pd.DataFrame(mixture.get("shares") or [])
+    if not shares.empty:
+        st.plotly_chart(figures.mixture_shares(shares), key=f"mix-{id(mixture)}")
+        common.table(shares, "mixture", file_stem="mixture")
+    cols = st.columns(3)
+    cols[0].metric("training examples", f"{mixture.get('train_total', 0):,}")
+    cols[1].metric("validation examples", f"{mixture.get('valid_total', 0):,}")
+    cols[2].metric("evaluation samples", f"{sum((mixture.get('evaluation') or {}).values()):,}")
+    evaluation = mixture.get("evaluation") or {}
+    if evaluation:
+        st.caption(
+            "Evaluation: "
+            + ", ".join(
+                f"{task} {n} ({(mixture.get('eval_sets') or {}).get(task, '?')})" for task, n in evaluation.items()
+            )
+            + "; dropped as overlapping the evaluation: "
+            + ", ".join(f"{task} {n}" for task, n in (mixture.get("decontaminated") or {}).items())
+        )
+
+
+def _summary(data: dict[str, Any] | None) -> None:
+    """One line on what the spec is (ST or MT, how many runs), cheap: no data or model checks."""
+    if data is None:
+        return
+    try:
+        runs = engine.api.expand(data)
+    except SpecValidationError as exc:
+        st.caption(f"Not valid yet ({len(exc.errors)} problem(s)): Validate lists them all.")
+        return
+    except Exception:  # pylint: disable=broad-exception-caught
+        return
+    if data.get("kind") == "study":
+        configs = sorted({r.get("config", "") for r in runs})
+        st.caption(f"This study expands to **{len(runs)} run(s)**: {', '.join(configs)}.")
+    elif runs:
+        run = runs[0]
+        st.caption(f"This is a **{run['config']}** run over {len(run['tasks'])} task(s) · run id `{run['run_id']}`.")
+
+
+def render() -> None:
+    """Draw the Launch page."""
+    _init()
+    common.header(
+        "Launch",
+        "Fine-tune a code model on one task (single-task) or several (multi-task) — or launch "
+        "a whole study (models × configurations) at once. Everything is validated in full before "
+        "anything is queued; a background worker then runs the queue.",
+    )
+    catalogue = common.catalogue()
+    cols = st.columns(2)
+    with cols[0]:
+        st.radio(
+            "What to launch",
+            KINDS,
+            key="launch.kind",
+            horizontal=True,
+            on_change=_on_kind_change,
+            help="a study expands to one run per model × configuration (+ a zero-shot baseline)",
+        )
+    with cols[1]:
+        st.radio(
+            "Edit with",
+            EDITORS,
+            key="launch.editor",
+            horizontal=True,
+            on_change=_on_editor_change,
+            help="the YAML editor round-trips the same data as the form",
+        )
+    _preset_picker()
+    problem = st.session_state.pop("launch.yaml_problem", None)
+    if problem:
+        st.error(problem)
+    kind = st.session_state["launch.kind"]
+    data, problem = _current_data(kind, catalogue)
+    st.divider()
+    _summary(data)
+    buttons = st.columns([1, 1, 4])
+    validate = buttons[0].button("Validate", key="launch.validate", help="check everything; queues nothing")
+    submit = buttons[1].button(
+        "Submit",
+        key="launch.submit",
+        type="primary",
+        help="validate, queue the run(s) and start a worker if none is alive",
+    )
+    if (validate or submit) and problem:
+        st.error(problem)
+        st.session_state.pop("launch.result", None)
+        return
+    if validate and data is not None:
+        st.session_state["launch.result"] = {**_validate(data), "data": data}
+    elif submit and data is not None:
+        st.session_state["launch.result"] = {**_submit(data), "data": data}
+    result = st.session_state.get("launch.result")
+    if result and result.get("data") == data:  # an older result for another spec is not shown
+        _show_result(result)

@@ -1,0 +1,404 @@
+"""The Runs page: the queue with live state and progress, one run's live curves, spec, mixture,
+error and log, its actions (cancel / resume / delete), and a study's progress over its matrix.
+
+Live state comes from the run directories (engine.api.list_runs / run_detail / read_events: a
+worker writes them as it goes); history (durations, sample counts) from the store. The queue and
+the selected run refresh themselves every few seconds (st.fragment) while something is active.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import engine.api
+from ui import common, figures
+from ui.formatting import ACTIVE, age, duration, fraction, number, run_label, state_badge, timestamp
+from ui.launch import show_mixture
+
+PHASES = ("prepare", "train", "generate", "score", "analyse")
+REFRESH_S = 2.0
+MAX_EVENTS = 50_000
+
+
+def overall_progress(row: dict[str, Any]) -> float:
+    """0–1 over the five phases: finished phases plus the current phase's share."""
+    state = row.get("state")
+    if state == "done":
+        return 1.0
+    phase = row.get("phase")
+    if phase not in PHASES:
+        return 0.0
+    within = fraction(row.get("progress_done"), row.get("progress_total")) or 0.0
+    return (PHASES.index(phase) + within) / len(PHASES)
+
+
+def live_runs(max_age_s: float = 1.0) -> list[dict[str, Any]]:
+    """Every run directory's summary (newest first), with the overall progress.
+
+    Reused for `max_age_s` within a session (one render asks twice: the page and its fragment).
+    """
+    cached = st.session_state.get("runs.live")
+    if cached and time.time() - cached[0] < max_age_s:
+        return cached[1]
+    rows = engine.api.list_runs()
+    for row in rows:
+        row["overall"] = overall_progress(row)
+    rows = sorted(rows, key=lambda r: r.get("submitted_at") or 0, reverse=True)
+    st.session_state["runs.live"] = (time.time(), rows)
+    return rows
+
+
+def _queue_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    now = time.time()
+    return pd.DataFrame(
+        [
+            {
+                "state": state_badge(r.get("state")),
+                "run": run_label(r, with_hash=False),
+                "phase": "finished" if r.get("state") == "done" else (r.get("phase") or "–"),
+                "phase progress": (
+                    f"{r['progress_done']}/{r['progress_total']}"
+                    if r.get("progress_total") and r.get("state") != "done"
+                    else "–"
+                ),
+                "progress": r["overall"],
+                "model": r.get("model"),
+                "tasks": ", ".join(t for t in r.get("tasks") or [] if t),
+                "attempts": r.get("attempts") or 0,
+                "submitted": timestamp(r.get("submitted_at")),
+                "last update": age(r.get("updated_at"), now),
+                "run_id": r["run_id"],
+            }
+            for r in rows
+        ]
+    )
+
+
+def _queue_section(active_before: bool) -> None:
+    rows = live_runs()
+    active = [r for r in rows if r.get("state") in ACTIVE]
+    if active_before and not active:
+        st.rerun()  # everything finished: a full rerun syncs the store and stops polling
+    counts = pd.Series([r.get("state") for r in rows]).value_counts()
+    cols = st.columns(5)
+    for col, state in zip(cols, ("queued", "running", "done", "failed", "cancelled"), strict=True):
+        col.metric(state_badge(state), int(counts.get(state, 0)))
+    if any(r.get("state") == "stalled" for r in rows):
+        st.warning(
+            "Some runs lost their worker (⚠️ stalled): a worker resumes them from their last phase and "
+            "checkpoint — start one in the sidebar if none is alive."
+        )
+    frame = _queue_table(rows)
+    common.table(
+        frame,
+        "runs-queue",
+        file_stem="runs",
+        column_config={
+            "progress": st.column_config.ProgressColumn(
+                "progress",
+                help="over the five phases: prepare, train, generate, score, analyse",
+                min_value=0.0,
+                max_value=1.0,
+                format="percent",
+            )
+        },
+        download_frame=_history(rows),
+    )
+    if active:
+        st.caption(f"Refreshing every {REFRESH_S:.0f} s while {len(active)} run(s) are queued or running.")
+
+
+def _history(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The live rows joined with the store's record (durations, sample counts) for download."""
+    live = pd.DataFrame(rows).drop(columns=["error"], errors="ignore")
+    stored = common.query("runs_overview")
+    if stored.empty or live.empty:
+        return live
+    keep = ["run_id", "model_size", "duration_s", "n_generations", "n_outcomes", "n_findings", "study_ids"]
+    return live.merge(stored[[c for c in keep if c in stored]], on="run_id", how="left")
+
+
+# --- one run ------------------------------------------------------------------------------------
+
+
+def _events(run_id: str) -> list[dict[str, Any]]:
+    """The run's events, read incrementally (only what was appended since the last refresh)."""
+    key = f"runs.events.{run_id}"
+    cached = st.session_state.get(key) or {"offset": 0, "events": []}
+    try:
+        new, offset = engine.api.read_events(run_id, cached["offset"])
+    except KeyError:
+        return []
+    if new:
+        events = (cached["events"] + new)[-MAX_EVENTS:]
+        cached = {"offset": offset, "events": events}
+        st.session_state[key] = cached
+    return cached["events"]
+
+
+def _eta(events: list[dict[str, Any]], row: dict[str, Any]) -> str | None:
+    done, total = row.get("progress_done"), row.get("progress_total")
+    if not done or not total or row.get("state") != "running":
+        return None
+    starts = [
+        e
+        for e in events
+        if e.get("type") == "phase" and e.get("phase") == row.get("phase") and e.get("status") == "start"
+    ]
+    if not starts:
+        return None
+    elapsed = time.time() - float(starts[-1]["t"])
+    return duration(elapsed / float(done) * (float(total) - float(done)))
+
+
+def _detail_section(run_id: str) -> None:
+    try:
+        detail = engine.api.run_detail(run_id)
+    except KeyError:
+        st.info("This run no longer exists (deleted?).")
+        return
+    detail["overall"] = overall_progress(detail)
+    events = _events(run_id)
+    state = detail.get("state")
+    st.subheader(run_label(detail))
+    st.caption(f"`{run_id}` · model `{detail.get('model')}` · tasks {', '.join(detail.get('tasks') or [])}")
+    cols = st.columns(5)
+    cols[0].metric("state", state_badge(state))
+    cols[1].metric("phase", "finished" if state == "done" else (detail.get("phase") or "–"))
+    status = detail.get("status") or {}
+    started, finished = status.get("started_at"), status.get("finished_at")
+    elapsed = (finished or time.time()) - started if started else None
+    cols[2].metric("elapsed", duration(elapsed))
+    cols[3].metric("attempts", detail.get("attempts") or 0)
+    eta = _eta(events, detail)
+    cols[4].metric("phase ETA", eta or "–")
+    phase_frac = fraction(detail.get("progress_done"), detail.get("progress_total"))
+    st.progress(
+        detail["overall"],
+        text=f"overall {detail['overall']:.0%}"
+        + (
+            f" · {detail.get('phase')} {detail.get('progress_done')}/{detail.get('progress_total')}"
+            if phase_frac is not None and state in ACTIVE
+            else ""
+        ),
+    )
+    if state == "failed":
+        error = detail.get("error") or status.get("error") or {}
+        st.error(
+            f"**Failed in phase {error.get('phase', '?')}** — {error.get('type', 'error')}: "
+            f"{error.get('message', '(no message)')}"
+        )
+        if error.get("traceback"):
+            with st.expander("traceback"):
+                st.code(error["traceback"], language="python")
+        st.caption("Fix the cause, then Resume: the run continues from its last finished phase and checkpoint.")
+    _actions(run_id, state)
+    tabs = st.tabs(["Curves", "Metrics", "Spec", "Mixture", "Log", "Events"])
+    with tabs[0]:
+        st.plotly_chart(figures.training_curves(events), key=f"curves-{run_id}")
+        gen = figures.generation_progress(events)
+        if gen is not None:
+            st.plotly_chart(gen, key=f"gen-{run_id}")
+    with tabs[1]:
+        metrics = (detail.get("metrics") or {}).get("tasks") or {}
+        if metrics:
+            frame = pd.DataFrame(
+                [{"task": t, "metric": m, "value": v} for t, vals in metrics.items() for m, v in vals.items()]
+            )
+            wide = frame.pivot_table(index="metric", columns="task", values="value", aggfunc="first")
+            common.table(
+                wide.map(number),
+                f"run-metrics-{run_id}",
+                file_stem=f"{run_id}-metrics",
+                hide_index=False,
+                download_frame=frame,
+            )
+            st.page_link(common.PAGES["compare"], label="Compare it with other runs", icon="➡️")
+        else:
+            st.info("No metrics yet: they appear after the score phase.")
+        summary = detail.get("train_summary")
+        if summary:
+            st.markdown("**Training summary**")
+            st.json(summary, expanded=False)
+    with tabs[2]:
+        st.json(detail.get("spec") or {}, expanded=2)
+    with tabs[3]:
+        mixture = detail.get("mixture")
+        if mixture:
+            show_mixture(mixture)
+        else:
+            st.info("The mixture is realised in the prepare phase.")
+    with tabs[4]:
+        log = engine.api.log_tail(run_id, lines=200)
+        st.code(log or "(no log output yet)", language=None, height=360)
+    with tabs[5]:
+        if events:
+            frame = pd.DataFrame(events[-500:])
+            common.table(
+                frame.astype(str),
+                f"events-{run_id}",
+                file_stem=f"{run_id}-events",
+                download_frame=pd.DataFrame(events).astype(str),
+            )
+        else:
+            st.caption("No events yet.")
+
+
+def _actions(run_id: str, state: str | None) -> None:
+    pending = st.session_state.get("runs.confirm")
+    cols = st.columns([1, 1, 1, 5])
+    if cols[0].button(
+        "Cancel",
+        key=f"cancel-{run_id}",
+        disabled=state not in ACTIVE,
+        help="stop it (a running run saves a checkpoint first)",
+    ):
+        st.session_state["runs.confirm"] = ("cancel", run_id)
+        pending = ("cancel", run_id)
+    if cols[1].button(
+        "Resume",
+        key=f"resume-{run_id}",
+        disabled=state not in ("failed", "cancelled"),
+        help="queue it again; it continues from its last phase and checkpoint",
+    ):
+        outcome = engine.api.resume(run_id)
+        common.ensure_worker()
+        st.session_state["runs.message"] = f"resume → {outcome}"
+        st.session_state.pop("runs.live", None)
+    if cols[2].button(
+        "Delete",
+        key=f"delete-{run_id}",
+        disabled=state in ("running",),
+        help="remove the run directory (refused while it runs)",
+    ):
+        st.session_state["runs.confirm"] = ("delete", run_id)
+        pending = ("delete", run_id)
+    message = st.session_state.pop("runs.message", None)
+    if message:
+        st.toast(message)
+        st.caption(message)
+    if pending and pending[1] == run_id:
+        action = pending[0]
+        what = (
+            "cancel this run"
+            if action == "cancel"
+            else "delete this run's directory and everything in it (spec, checkpoints, results)"
+        )
+        st.warning(f"Really {what}? `{run_id}`")
+        yes, no, _ = st.columns([1, 1, 5])
+        if yes.button(f"Yes, {action}", key=f"confirm-{action}-{run_id}", type="primary"):
+            st.session_state.pop("runs.confirm", None)
+            try:
+                if action == "cancel":
+                    st.session_state["runs.message"] = f"cancel → {engine.api.cancel(run_id)}"
+                else:
+                    engine.api.delete(run_id)
+                    st.session_state["runs.message"] = f"deleted {run_id}"
+                    st.session_state.pop("runs.selected", None)
+            except (RuntimeError, KeyError) as exc:
+                st.session_state["runs.message"] = f"{action} refused: {exc}"
+            st.session_state.pop("runs.live", None)
+            st.rerun(scope="app")
+        if no.button("No, keep it", key=f"confirm-no-{run_id}"):
+            st.session_state.pop("runs.confirm", None)
+            st.session_state.pop("runs.live", None)
+            st.rerun(scope="app")
+
+
+# --- studies ------------------------------------------------------------------------------------
+
+
+def study_cells(study: dict[str, Any], live: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(grid cells, member rows) of a study: models × configurations with states and progress."""
+    members = []
+    for member in study.get("runs", []):
+        row = live.get(member["run_id"], {})
+        members.append(
+            {
+                "model": str(member.get("model", "?")).rsplit("/", maxsplit=1)[-1],
+                "config": member.get("config"),
+                "state": row.get("state", "missing"),
+                "progress": row.get("overall", 0.0),
+                "tasks": ", ".join(row.get("tasks") or []),
+                "phase": row.get("phase"),
+                "run_id": member["run_id"],
+            }
+        )
+    frame = pd.DataFrame(members, columns=["model", "config", "state", "progress", "tasks", "phase", "run_id"])
+    if frame.empty:
+        return frame, frame
+    cells = []
+    for (model, config), part in frame.groupby(["model", "config"], sort=False):
+        n_done = int((part["state"] == "done").sum())
+        states = " ".join(sorted({state_badge(s).split(" ")[0] for s in part["state"]}))
+        cells.append(
+            {
+                "model": model,
+                "config": config,
+                "n_runs": len(part),
+                "n_done": n_done,
+                "progress": float(part["progress"].mean()),
+                "text": f"{n_done}/{len(part)} {states}",
+            }
+        )
+    return pd.DataFrame(cells), frame
+
+
+def _studies_section(live: dict[str, dict[str, Any]]) -> None:
+    studies = engine.api.list_studies()
+    if not studies:
+        st.caption("No studies yet — launch one on the Launch page (What to launch: study).")
+        return
+    names = {
+        s["study_id"]: f"{s.get('name')} ({len(s.get('runs', []))} runs) · {s['study_id']}"
+        for s in sorted(studies, key=lambda s: s.get("submitted_at") or 0, reverse=True)
+    }
+    chosen = st.selectbox("study", list(names), format_func=names.get, key="runs.study")
+    study = next(s for s in studies if s["study_id"] == chosen)
+    cells, members = study_cells(study, live)
+    if members.empty:
+        st.info("This study has no runs.")
+        return
+    done = int((members["state"] == "done").sum())
+    st.progress(float(members["progress"].mean()), text=f"{done} of {len(members)} runs done")
+    st.plotly_chart(figures.study_grid(cells), key=f"grid-{chosen}")
+    common.table(
+        members.assign(state=members["state"].map(state_badge)),
+        f"study-{chosen}",
+        file_stem=f"{chosen}-runs",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")
+        },
+    )
+
+
+def render() -> None:
+    """Draw the Runs page."""
+    common.header(
+        "Runs",
+        "The queue, live. Pick a run to watch its loss and throughput, read its log and "
+        "spec, or cancel, resume and delete it. The study view shows a whole matrix's progress.",
+    )
+    rows = live_runs()
+    if not rows:
+        common.empty_state("No runs yet — launch one on the Launch page.", "launch", "Go to Launch")
+        return
+    active = any(r.get("state") in ACTIVE for r in rows)
+    st.subheader("Queue")
+    st.fragment(_queue_section, run_every=REFRESH_S if active else None)(active)
+    st.subheader("Run")
+    ids = [r["run_id"] for r in rows]
+    # (no state in the label: Streamlit's selectbox keeps showing a selected option's old label)
+    labels = {r["run_id"]: run_label(r) for r in rows}
+    default = next((r["run_id"] for r in rows if r.get("state") == "running"), ids[0])
+    if st.session_state.get("runs.selected") not in ids:
+        st.session_state["runs.selected"] = default
+    selected = st.selectbox("run", ids, format_func=labels.get, key="runs.selected")
+    selected_active = next(r for r in rows if r["run_id"] == selected).get("state") in ACTIVE
+    st.fragment(_detail_section, run_every=REFRESH_S if selected_active else None)(selected)
+    st.subheader("Studies")
+    _studies_section({r["run_id"]: r for r in rows})
