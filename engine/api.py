@@ -15,6 +15,7 @@ from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expa
 
 
 def settings() -> Settings:
+    """The current settings (environment and defaults)."""
     return load_settings()
 
 
@@ -63,6 +64,7 @@ def expand(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def presets() -> list[dict[str, Any]]:
+    """Every preset with its description and kind (run or study)."""
     from engine.presets import describe, list_presets, raw_preset
 
     return [{"name": name, "description": describe(name), "kind": raw_preset(name).get("kind", "run")}
@@ -70,6 +72,7 @@ def presets() -> list[dict[str, Any]]:
 
 
 def preset_data(name: str) -> dict[str, Any]:
+    """A preset's data as written, for editing before validation."""
     from engine.presets import raw_preset
 
     return raw_preset(name)
@@ -93,18 +96,22 @@ def catalogue() -> dict[str, Any]:
 
 
 def list_runs(cfg: Settings | None = None) -> list[dict[str, Any]]:
+    """One summary row per run, oldest submission first."""
     return queue.list_runs(cfg or load_settings())
 
 
 def list_studies(cfg: Settings | None = None) -> list[dict[str, Any]]:
+    """The recorded studies."""
     return queue.list_studies(cfg or load_settings())
 
 
 def run_dir(run_id: str, cfg: Settings | None = None) -> RunDir:
+    """The run directory of `run_id` (a unique prefix is enough)."""
     return queue.find_run(cfg or load_settings(), run_id)
 
 
 def run_detail(run_id: str, cfg: Settings | None = None) -> dict[str, Any]:
+    """Everything known about a run: summary, spec, status, mixture, metrics and training summary."""
     run = run_dir(run_id, cfg)
     return {**queue.run_summary(run), "spec": run.read_spec(), "status": run.read_status(),
             "mixture": read_json(run.file("mixture.json")), "metrics": read_json(run.file("metrics.json")),
@@ -117,6 +124,7 @@ def read_events(run_id: str, offset: int = 0, cfg: Settings | None = None) -> tu
 
 
 def log_tail(run_id: str, lines: int = 80, cfg: Settings | None = None) -> str:
+    """The last `lines` lines of a run's log (reads at most the final 200 kB)."""
     path = run_dir(run_id, cfg).log_path
     if not path.exists():
         return ""
@@ -128,14 +136,17 @@ def log_tail(run_id: str, lines: int = 80, cfg: Settings | None = None) -> str:
 
 
 def cancel(run_id: str, cfg: Settings | None = None) -> str:
+    """Request that a run stop (a queued run is cancelled at once); returns its state."""
     return queue.cancel_run(cfg or load_settings(), run_id)
 
 
 def resume(run_id: str, cfg: Settings | None = None) -> str:
+    """Queue a failed or cancelled run again; returns its state."""
     return queue.resume_run(cfg or load_settings(), run_id)
 
 
 def delete(run_id: str, cfg: Settings | None = None) -> None:
+    """Delete a run directory (refused while it is running)."""
     queue.delete_run(cfg or load_settings(), run_id)
 
 
@@ -151,6 +162,7 @@ def ensure_worker(cfg: Settings | None = None) -> dict[str, Any]:
 
 
 def workers(cfg: Settings | None = None) -> list[dict[str, Any]]:
+    """The workers on this host that are alive (process exists, heartbeat recent)."""
     from engine.worker import live_workers
 
     return live_workers(cfg or load_settings())
@@ -160,6 +172,7 @@ def workers(cfg: Settings | None = None) -> list[dict[str, Any]]:
 
 
 def datasets(data_dir: str | None = None, cfg: Settings | None = None) -> list[dict[str, Any]]:
+    """A summary row per task of the datasets found in the data directory."""
     from engine.datasets_info import summarise
 
     cfg = cfg or load_settings()
@@ -168,6 +181,7 @@ def datasets(data_dir: str | None = None, cfg: Settings | None = None) -> list[d
 
 def dataset_preview(task: str, split: str = "test", limit: int = 5, data_dir: str | None = None,
                     options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The first `limit` examples of a task's split with their prompt messages, for display."""
     from engine.datasets_info import preview
 
     cfg = load_settings()

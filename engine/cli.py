@@ -57,6 +57,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune validate`: check a run or study spec, then (unless --no-preflight) its data and models."""
     from engine.spec import expand_study
 
     spec = _load(args.spec)
@@ -76,6 +77,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune submit`: queue a run or every run of a study."""
     from engine.queue import submit_run, submit_study
 
     spec = _load(args.spec)
@@ -97,6 +99,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune study`: queue a study, or with --dry-run print its plan and token estimate."""
     spec = _load(args.spec)
     if not isinstance(spec, StudySpec):
         print(f"error: {args.spec} is a run spec, not a study. Fix: use `codetune submit`", file=sys.stderr)
@@ -111,6 +114,7 @@ def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune run`: run one spec in the foreground under the run's lock."""
     from engine import recipe
     from engine.queue import submit_run
     from engine.runs import RunDir, release_lock
@@ -159,6 +163,7 @@ def _print_run(run: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune worker`: process the queue with the chosen executor."""
     from engine.worker import work
 
     options = {}
@@ -171,6 +176,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune status`: a table of every run, one run in detail, or JSON."""
     from engine.queue import find_run, list_runs
 
     if args.run:
@@ -194,6 +200,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune cancel`: request that a run stop."""
     from engine.queue import cancel_run
 
     print(f"{args.run}: {cancel_run(settings, args.run)}")
@@ -201,6 +208,7 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune resume`: queue a failed or cancelled run again."""
     from engine.queue import resume_run
 
     print(f"{args.run}: {resume_run(settings, args.run)}")
@@ -208,6 +216,7 @@ def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune delete`: remove a run directory."""
     from engine.queue import delete_run
 
     delete_run(settings, args.run)
@@ -216,6 +225,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune logs`: print the tail of a run's log."""
     from engine.queue import find_run
 
     run = find_run(settings, args.run)
@@ -225,6 +235,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune presets`: list the shipped presets with their descriptions."""
     del args, settings
     from engine.presets import describe, list_presets
 
@@ -234,6 +245,7 @@ def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune models`: build the local SmolLM2 model or a tiny random one."""
     from engine import model_builders
 
     if args.what == "smollm2":
@@ -250,6 +262,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune data`: summarise the datasets found in the data directory."""
     from engine.datasets_info import summarise
 
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
@@ -260,6 +273,7 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune sandbox`: hand the remaining arguments to the sandbox's own CLI."""
     del settings
     from engine.scoring import sandbox
 
@@ -267,6 +281,7 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune ingest` and `codetune reindex`: load run directories into DuckDB."""
     from store import ingest
 
     report = ingest.reindex(settings) if args.command == "reindex" else ingest.ingest_all(settings)
@@ -275,6 +290,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `codetune` subcommand."""
     parser = argparse.ArgumentParser(prog="codetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -348,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse `argv`, run the subcommand and turn known errors into messages and exit codes."""
     args = build_parser().parse_args(argv)
     settings = load_settings()
     try:

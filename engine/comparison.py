@@ -28,6 +28,8 @@ class PairedInput:
 
 @dataclass(frozen=True)
 class PairedResult:
+    """A paired test of runs A and B on one (task, metric), with its effect size and Holm-adjusted p-value."""
+
     task: str
     metric: str
     run_a: str
@@ -43,6 +45,7 @@ class PairedResult:
     mean_b: float | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a plain dict."""
         return asdict(self)
 
 

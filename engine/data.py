@@ -31,6 +31,7 @@ class PreparedData:
     decontaminated: dict[str, int] = field(default_factory=dict)
 
     def mixture_record(self) -> dict[str, Any]:
+        """Summary of the mixture and selected sets, as saved in the run's mixture.json."""
         return {
             "shares": [s.to_dict() for s in self.shares],
             "train_total": len(self.train),
@@ -42,10 +43,12 @@ class PreparedData:
 
 
 def task_objects(spec: RunSpec) -> dict[str, Task]:
+    """Task name → Task object for every task of the spec (custom tasks included)."""
     return {entry.name: get_task(entry.name, spec.custom_tasks) for entry in spec.tasks}
 
 
 def context_for(spec: RunSpec, data_dir: Path, task_name: str) -> DataContext:
+    """The loader context of one of the spec's tasks: data directory, its options and the docstring flag."""
     entry = next(t for t in spec.tasks if t.name == task_name)
     return DataContext(data_dir=data_dir, options=dict(entry.options), keep_docstrings=spec.eval.keep_docstrings)
 
@@ -99,4 +102,5 @@ def chat_record(task: Task, example: Example) -> dict[str, Any]:
 
 
 def chat_records(examples: Sequence[Example], tasks: dict[str, Task]) -> list[dict[str, Any]]:
+    """Chat records (prompt and assistant completion) for the examples, each with its own task."""
     return [chat_record(tasks[ex.task], ex) for ex in examples]

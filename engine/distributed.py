@@ -23,6 +23,7 @@ from engine.spec import RunSpec
 
 
 def free_port() -> int:
+    """A TCP port free on localhost right now (for the launcher's main process)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

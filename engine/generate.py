@@ -42,6 +42,8 @@ class GenOutput:
 
 @dataclass(frozen=True)
 class DecodeSettings:
+    """Decoding settings: samples per request, sampling parameters, batch size, seed and stop tokens."""
+
     n_samples: int = 1
     temperature: float = 0.0
     top_p: float = 1.0
@@ -106,7 +108,10 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], setting
     import torch
 
     tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
+    first_param = next(iter(model.parameters()), None)
+    if first_param is None:
+        raise RuntimeError("the model has no parameters")
+    device = first_param.device
     stop_ids = set(settings.stop_token_ids) or {int(tokenizer.eos_token_id)}
     pad_id = tokenizer.pad_token_id
     batches = plan_batches(requests, tokenizer, settings.batch_size)

@@ -35,6 +35,7 @@ class TaskShare:
     repeats: int  # target - unique (over-sampling)
 
     def to_dict(self) -> dict[str, Any]:
+        """The share as a plain dict."""
         return asdict(self)
 
 

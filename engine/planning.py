@@ -20,6 +20,8 @@ CHARS_PER_TOKEN = 3.5
 
 @dataclass
 class RunPlan:
+    """What one run of a study would train on: mixture, examples, tokens and evaluation samples."""
+
     run_id: str
     config: str
     model: str
@@ -34,11 +36,14 @@ class RunPlan:
 
 @dataclass
 class StudyPlan:
+    """The plan of a whole study: its distinct runs and where token counts come from."""
+
     study: str
     runs: list[RunPlan] = field(default_factory=list)
     token_source: str = ""
 
     def render(self) -> str:
+        """The plan as text: per run its mixture, token counts and evaluation samples, then the total."""
         lines = [f"study {self.study}: {len(self.runs)} runs (tokens: {self.token_source})", ""]
         total = 0
         for r in self.runs:
@@ -71,6 +76,7 @@ def _counter(tokenizer_path: str | None, study: StudySpec, settings: Settings) -
 
 
 def plan_run(spec: RunSpec, settings: Settings, count_tokens: Any, config: str = "") -> RunPlan:
+    """Plan one run: load its data, realise the mixture and count the training tokens."""
     data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else settings.data_dir
     prepared = data.prepare(spec, data_dir)
     tasks = data.task_objects(spec)
@@ -92,6 +98,7 @@ def plan_run(spec: RunSpec, settings: Settings, count_tokens: Any, config: str =
 
 
 def plan_study(study: StudySpec, settings: Settings, tokenizer_path: str | None = None) -> StudyPlan:
+    """Plan every distinct run of a study (runs shared by configurations are planned once)."""
     count, source = _counter(tokenizer_path, study, settings)
     plan = StudyPlan(study.study_id(), token_source=source)
     cache: dict[str, RunPlan] = {}

@@ -13,6 +13,7 @@ from engine.spec import RunSpec, StudySpec, load_spec_file
 
 
 def presets_dir() -> Path:
+    """The project's presets/ folder."""
     return Path(__file__).resolve().parents[1] / "presets"
 
 
@@ -36,6 +37,7 @@ def preset_path(name_or_path: str) -> Path:
 
 
 def load_preset(name_or_path: str) -> RunSpec | StudySpec:
+    """Load and validate a preset (or spec file) by name or path."""
     return load_spec_file(preset_path(name_or_path))
 
 

@@ -22,6 +22,8 @@ from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expa
 
 @dataclass(frozen=True)
 class Submitted:
+    """What submitting a run did: its id, whether it was newly queued and its state."""
+
     run_id: str
     created: bool  # False: the same spec was already queued or run
     state: str
@@ -97,6 +99,7 @@ def submit_study(study: StudySpec, settings: Settings, check: bool = True) -> di
 
 
 def list_studies(settings: Settings) -> list[dict[str, Any]]:
+    """The recorded studies (study.json files), by folder name."""
     if not settings.studies_dir.is_dir():
         return []
     studies = [read_json(p) for p in sorted(settings.studies_dir.glob("*/study.json"))]
@@ -150,6 +153,7 @@ def run_summary(run: RunDir) -> dict[str, Any]:
 
 
 def list_runs(settings: Settings) -> list[dict[str, Any]]:
+    """One summary row per run, oldest submission first."""
     rows = [run_summary(r) for r in iter_runs(settings.runs_dir)]
     rows.sort(key=lambda r: r.get("submitted_at") or 0)
     return rows

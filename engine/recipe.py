@@ -40,6 +40,7 @@ class PhaseContext:
 
     @property
     def data_dir(self) -> Path:
+        """The data directory: the spec's, else the settings' default."""
         return Path(self.spec.data_dir).expanduser() if self.spec.data_dir else self.settings.data_dir
 
     def progress(self, phase: str, done: int, total: int, force: bool = False) -> None:
@@ -58,10 +59,12 @@ class PhaseContext:
                     print(file=sys.stderr)
 
     def check_cancel(self) -> None:
+        """Raise Cancelled if a cancel was requested for the run."""
         if self.run.cancel_requested():
             raise Cancelled("cancelled on request")
 
     def eval_examples(self) -> list[Example]:
+        """The run's saved evaluation examples (from its eval_examples.jsonl)."""
         path = self.run.file(EVAL_FILE)
         with open(path, encoding="utf-8") as fh:
             return [Example.from_dict(json.loads(line)) for line in fh if line.strip()]

@@ -144,40 +144,48 @@ def write_table_atomic(path: Path, table: pa.Table) -> None:
 
 
 @dataclass(frozen=True)
-class RunDir:
+class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor per file of a run directory
     """Paths of one run directory; every accessor is a plain path, nothing is read eagerly."""
 
     path: Path
 
     @property
     def run_id(self) -> str:
+        """The run id: the directory's name."""
         return self.path.name
 
     def file(self, name: str) -> Path:
+        """Path of a file in the run directory."""
         return self.path / name
 
     @property
     def spec_path(self) -> Path:
+        """Path of the run's spec.json."""
         return self.path / "spec.json"
 
     @property
     def status_path(self) -> Path:
+        """Path of the run's status.json."""
         return self.path / "status.json"
 
     @property
     def events_path(self) -> Path:
+        """Path of the run's events.jsonl."""
         return self.path / "events.jsonl"
 
     @property
     def log_path(self) -> Path:
+        """Path of the run's log.txt."""
         return self.path / "log.txt"
 
     @property
     def checkpoints_dir(self) -> Path:
+        """Folder of the training checkpoints."""
         return self.path / "checkpoints"
 
     @property
     def model_dir(self) -> Path:
+        """Folder of the trained model (or adapter)."""
         return self.path / "model"
 
     def artifact(self, name: str) -> Path:
@@ -188,12 +196,14 @@ class RunDir:
 
     # --- spec and status -------------------------------------------------------------------
     def read_spec(self) -> dict[str, Any]:
+        """The run's spec as saved; FileNotFoundError if it is missing or unreadable."""
         data = read_json(self.spec_path)
         if data is None:
             raise FileNotFoundError(f"{self.spec_path} is missing or unreadable")
         return data
 
     def read_status(self) -> dict[str, Any]:
+        """The run's status, or {} when there is none yet."""
         return read_json(self.status_path, default={}) or {}
 
     def update_status(self, **changes: Any) -> dict[str, Any]:
@@ -254,23 +264,28 @@ class RunDir:
         return False
 
     def heartbeat(self, **fields: Any) -> None:
+        """Write heartbeat.json: the time, pid, host and `fields` (atomic replace)."""
         write_json_atomic(
             self.path / "heartbeat.json",
             {"t": now(), "pid": os.getpid(), "host": socket.gethostname(), **fields},
         )
 
     def last_heartbeat(self) -> float | None:
+        """Time of the last heartbeat, or None when there is none."""
         data = read_json(self.path / "heartbeat.json")
         return data.get("t") if data else None
 
     # --- cancellation ----------------------------------------------------------------------
     def request_cancel(self) -> None:
+        """Ask the run to stop, by writing its cancel marker file."""
         (self.path / "cancel").write_text(str(now()), encoding="utf-8")
 
     def cancel_requested(self) -> bool:
+        """Whether a cancel marker file is present."""
         return (self.path / "cancel").exists()
 
     def clear_cancel(self) -> None:
+        """Remove the cancel marker file, if any."""
         with contextlib.suppress(FileNotFoundError):
             (self.path / "cancel").unlink()
 

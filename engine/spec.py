@@ -52,6 +52,7 @@ class ModelSpec(_Strict):
 
     @property
     def short_name(self) -> str:
+        """The last component of the model id or folder path."""
         return self.id.rstrip("/").split("/")[-1]
 
 
@@ -121,6 +122,7 @@ class TrainSpec(_Strict):
 
     @property
     def effective_batch(self) -> int:
+        """Examples per optimiser step: batch size times gradient accumulation."""
         return self.batch_size * self.grad_accum
 
 
@@ -211,6 +213,7 @@ class RunSpec(_Strict):
     # --- derived ---------------------------------------------------------------------------
     @property
     def task_names(self) -> list[str]:
+        """Names of the spec's tasks, in order."""
         return [t.name for t in self.tasks]
 
     @property
@@ -227,6 +230,7 @@ class RunSpec(_Strict):
 
     @property
     def trains(self) -> bool:
+        """Whether the run fine-tunes (any method but `none`)."""
         return self.method != "none"
 
     @property
@@ -241,6 +245,7 @@ class RunSpec(_Strict):
         return self.model_dump(mode="json", exclude={"name", "data_dir"})
 
     def spec_hash(self) -> str:
+        """Hash of the spec's identity fields (same computation → same hash)."""
         return canonical_hash(self.identity())
 
     def run_id(self) -> str:
@@ -250,6 +255,7 @@ class RunSpec(_Strict):
         return f"{stem}-{self.spec_hash()[:8]}"
 
     def to_json(self) -> str:
+        """The whole spec as indented, key-sorted JSON."""
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
 
 
@@ -279,6 +285,7 @@ class StudySpec(_Strict):
     _models = field_validator("models", mode="before")(classmethod(lambda cls, v: _model_shorthand(v)))
 
     def study_id(self) -> str:
+        """Readable and unique: <name slug>-<hash8 of the whole study>."""
         return f"{slug(self.name)}-{canonical_hash(self.model_dump(mode='json'))[:8]}"
 
 

@@ -34,6 +34,8 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class TrainResult:
+    """Summary of a training run: steps, losses, tokens seen, time and whether it stopped early."""
+
     steps: int
     train_loss: float | None
     best_eval_loss: float | None

@@ -65,9 +65,12 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
     def _stop(*_: Any) -> None:
         stopping["flag"] = True
 
+    def _stopping() -> bool:
+        return stopping["flag"]
+
     if stop is None:
         signal.signal(signal.SIGTERM, _stop)
-        stop = lambda: stopping["flag"]  # noqa: E731
+        stop = _stopping
     me = _registry(settings) / f"{socket.gethostname()}-{os.getpid()}.json"
 
     def beat(current: str | None) -> None:
@@ -111,7 +114,8 @@ def start_background_worker(settings: Settings, log_file: Path | None = None) ->
     settings.ensure_dirs()
     log_path = log_file or settings.home / "worker.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        # the worker is detached and must outlive this call: no `with`, it is never waited for here
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [sys.executable, "-m", "engine.cli", "worker"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the app's restarts

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools CodeTune Studio uses, from Debian's packages, when they are missing:
 #   javac/java (Java sandbox, javac -Xlint), checkstyle, mcs/mono (C# sandbox and warnings),
-#   WordNet (METEOR), bubblewrap (network-isolated sandbox), chromium (browser tests).
+#   WordNet (METEOR), bubblewrap (network-isolated sandbox), chromium + an emoji font (browser tests).
 # Idempotent: a tool already on PATH is not reinstalled.
 set -euo pipefail
 
@@ -18,6 +18,8 @@ for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || pkgs+=("${need[$tool]}")
 done
 [ -f /usr/share/wordnet/data.noun ] || pkgs+=(wordnet-base wordnet-sense-index)
+# the dashboard's icons in headless Chromium (browser tests, screenshots)
+[ -d /usr/share/fonts/truetype/noto ] || pkgs+=(fonts-noto-color-emoji)
 # mono needs its class libraries to compile anything that uses System.Linq / System.Numerics.
 [ -d /usr/lib/mono/4.5 ] || pkgs+=(mono-runtime)
 

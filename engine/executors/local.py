@@ -29,6 +29,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 def child_command(run: RunDir) -> list[str]:
+    """The command line of the child process that runs the recipe for `run`."""
     return [sys.executable, "-m", "engine.recipe", str(run.path)]
 
 
@@ -38,7 +39,9 @@ def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False,
     with open(run.log_path, "ab") as log:
         log.write(f"\n=== attempt started {time.ctime()} by worker pid {os.getpid()} ===\n".encode())
         log.flush()
-        proc = subprocess.Popen(
+        # the child outlives the log's `with` block (it is polled and waited for below), and preexec_fn is
+        # the only way to set PR_SET_PDEATHSIG in the child (no other API does it)
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
             child_command(run),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -60,6 +60,7 @@ class _Parts:
         self.schema = schema
 
     def done_rows(self) -> list[dict[str, Any]]:
+        """Rows of the parts written so far (for resuming)."""
         rows: list[dict[str, Any]] = []
         if self.folder.is_dir():
             for part in sorted(self.folder.glob("part-*.parquet")):
@@ -67,6 +68,7 @@ class _Parts:
         return rows
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """Write `rows` as the next numbered part."""
         import pyarrow as pa
 
         self.folder.mkdir(exist_ok=True)
@@ -74,6 +76,7 @@ class _Parts:
         write_table_atomic(self.folder / f"part-{number:05d}.parquet", pa.Table.from_pylist(rows, schema=self.schema))
 
     def finish(self, rows: list[dict[str, Any]]) -> None:
+        """Write `rows` as the final artifact and remove the parts folder."""
         import shutil
 
         import pyarrow as pa
@@ -91,6 +94,7 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def score(ctx: PhaseContext) -> None:
+    """The score phase: execute test programs, compute similarity scores and aggregate the metrics."""
     from engine import data
 
     generations = _read_rows(ctx.run.artifact("generations"))
@@ -223,6 +227,7 @@ def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: 
 
 
 def analyse(ctx: PhaseContext) -> None:
+    """The analyse phase: run the static analysers on the code generations (resumable by chunk)."""
     from engine import data
     from engine.scoring.quality import Sample, default_tools, registry
     from engine.scoring.quality import analyse as run_analysers
@@ -300,4 +305,3 @@ def _add_quality_metrics(run: RunDir, findings: list[dict], quality: list[dict])
         tasks.setdefault(task, {})[f"quality:{tool}:failed_rate"] = n / max(len(samples[task]), 1)
     metrics["analysed_at"] = time.time()
     write_json_atomic(run.file("metrics.json"), metrics)
-

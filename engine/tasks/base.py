@@ -34,10 +34,12 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The example as a plain dict (the JSONL form)."""
         return {"id": self.id, "task": self.task, "input": self.input, "target": self.target, "meta": self.meta}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Example:
+        """Build an example from its dict form."""
         return cls(data["id"], data["task"], data["input"], data["target"], dict(data.get("meta") or {}))
 
 
@@ -134,13 +136,16 @@ class Task:
 
     @property
     def is_code(self) -> bool:
+        """Whether the task's output is code (not natural-language text)."""
         return self.language != "text"
 
     @property
     def default_max_new_tokens(self) -> int:
+        """Default generation budget: 512 new tokens for code, 128 for text."""
         return 512 if self.is_code else 128
 
     def check_options(self, options: Mapping[str, Any], path: str) -> list[SpecError]:
+        """Errors for options the task does not have or values it does not allow."""
         errors = []
         for key, value in options.items():
             if key not in self.options:
@@ -155,6 +160,7 @@ class Task:
         return errors
 
     def option(self, ctx: DataContext, key: str) -> Any:
+        """The value of option `key`: the context's, else the task's default."""
         return ctx.options.get(key, self.options[key][1])
 
     def eval_set(self, ctx: DataContext) -> str:
@@ -163,10 +169,12 @@ class Task:
 
     # --- data ------------------------------------------------------------------------------
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
+        """Load the examples of `split` from the data directory."""
         raise NotImplementedError
 
     # --- prompting -------------------------------------------------------------------------
     def messages(self, example: Example) -> list[dict[str, str]]:
+        """The chat messages (system and user turns) for an example."""
         raise NotImplementedError
 
     def target(self, example: Example) -> str:
@@ -174,9 +182,11 @@ class Task:
         return example.target
 
     def stop_strings(self) -> list[str]:
+        """Strings that end a completion (empty: stop at end of sequence only)."""
         return []
 
     def postprocess(self, completion: str, example: Example) -> str:
+        """The completion as scored: extracted code for code tasks, stripped text otherwise."""
         del example
         return postprocess.extract_code(completion) if self.is_code else completion.strip()
 
@@ -184,4 +194,3 @@ class Task:
     def program(self, example: Example, prediction: str) -> TestProgram | None:
         """The test program for `prediction`, or None when the task is not executable."""
         del example, prediction
-        return None

@@ -21,6 +21,7 @@ REQUIRED = ("repo", "code", "docstring", "url", "language")
 
 
 def repo_split(repo: str) -> Split:
+    """The split of a repository: test, valid or train by a fixed hash of its name."""
     bucket = stable_bucket(repo, salt="code2text-repo")
     if bucket < TEST_SHARE:
         return "test"

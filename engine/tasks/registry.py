@@ -33,6 +33,7 @@ def task_names() -> list[str]:
 
 
 def builtin_tasks() -> list[Task]:
+    """Every built-in task variant, in registration order."""
     return list(_builtin().values())
 
 

@@ -26,9 +26,11 @@ class _Summarization(Task):
 
     @property
     def lang_name(self) -> str:
+        """Display name of the source language."""
         return {"python": "Python", "java": "Java"}[self.source_language or "python"]
 
     def strip(self, code: str) -> str:
+        """The code without its docstrings (Python) or comments (Java)."""
         if self.source_language == "python":
             return postprocess.strip_python_docstrings(code)
         return postprocess.strip_java_comments(code)
@@ -77,12 +79,16 @@ class _Summarization(Task):
 
 
 class SumPython(_Summarization):
+    """Python code summarization."""
+
     name = "sum-python"
     source_language = "python"
     description = "Python summarization: code-to-text (by repo) → CoderEval (100): BLEU, METEOR, ROUGE-L, chrF"
 
 
 class SumJava(_Summarization):
+    """Java code summarization."""
+
     name = "sum-java"
     source_language = "java"
     description = "Java summarization: code-to-text (by repo) → CoderEval (99): BLEU, METEOR, ROUGE-L, chrF"

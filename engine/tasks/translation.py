@@ -56,6 +56,8 @@ class _Translation(Task):
 
 
 class TransJavaCs(_Translation):
+    """Java → C# translation."""
+
     name = "trans-java-cs"
     language = "csharp"
     source_language = "java"
@@ -63,6 +65,8 @@ class TransJavaCs(_Translation):
 
 
 class TransCsJava(_Translation):
+    """C# → Java translation."""
+
     name = "trans-cs-java"
     language = "java"
     source_language = "csharp"
