@@ -18,7 +18,7 @@ def summarise(data_dir: Path) -> list[dict[str, Any]]:
     """One row per built-in task: counts per split, the evaluation set, or the problem found."""
     rows = []
     for task in builtin_tasks():
-        ctx = DataContext(data_dir=data_dir)
+        ctx = DataContext(data_dir=data_dir, counting=True)
         row: dict[str, Any] = {"task": task.name, "family": task.family, "language": task.language,
                                "eval_set": task.eval_set(ctx), "problem": ""}
         for split in SPLITS:

@@ -271,6 +271,8 @@ def load_for_generation(spec: RunSpec, settings: Settings, device: str, trained_
         tokenizer = AutoTokenizer.from_pretrained(trained_dir)
         ensure_chat_ready(tokenizer)
         base = load_base_model(spec, settings, device, source, quantize=spec.method == "qlora")
+        if spec.method == "qlora" and spec.eval.dequantize:
+            base = base.dequantize()  # bitsandbytes has no fast 4-bit kernels on CPU
         model = PeftModel.from_pretrained(base, trained_dir)
         manifest = json.loads((trained_dir / "codetune_model.json").read_text(encoding="utf-8")) \
             if (trained_dir / "codetune_model.json").exists() else {}

@@ -98,7 +98,7 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
             beat(run.run_id)
             log(f"worker {os.getpid()}: running {run.run_id}")
             try:
-                code = local.execute(run, fd, stop=stop)
+                code = local.execute(run, fd, stop=stop, beat=lambda current=run.run_id: beat(current))
                 state = settle_run(run, code)
             finally:
                 release_lock(fd)

@@ -34,7 +34,7 @@ def child_command(run: RunDir) -> list[str]:
 
 
 def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False, poll_s: float = 1.0,
-            env: dict[str, str] | None = None) -> int:
+            env: dict[str, str] | None = None, beat: Callable[[], None] = lambda: None) -> int:
     """Run `run` in a child process and wait; returns the child's exit code (negative = signal)."""
     with open(run.log_path, "ab") as log:
         log.write(f"\n=== attempt started {time.ctime()} by worker pid {os.getpid()} ===\n".encode())
@@ -58,6 +58,7 @@ def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False,
         except subprocess.TimeoutExpired:
             pass
         run.heartbeat(worker_pid=os.getpid(), child_pid=proc.pid)
+        beat()  # the worker's own registry entry stays fresh during long runs
         if cancel_seen is None and (run.cancel_requested() or stop()):
             cancel_seen = time.time()
         if cancel_seen is not None and time.time() - cancel_seen > CANCEL_GRACE_S:

@@ -101,9 +101,9 @@ def score(ctx: PhaseContext) -> None:
     examples = {(ex.task, ex.id): ex for ex in ctx.eval_examples()}
     tasks = data.task_objects(ctx.spec)
     outcomes = _execute(ctx, generations, examples, tasks)
-    scores = _similarity(ctx, generations, tasks)
+    scores, corpus = _similarity(ctx, generations, tasks)
     write_table_atomic(ctx.run.artifact("scores"), _table(scores, SCORES_SCHEMA))
-    metrics = aggregate(ctx.spec, generations, outcomes, scores)
+    metrics = aggregate(ctx.spec, generations, outcomes, scores, corpus)
     write_json_atomic(ctx.run.file("metrics.json"), {"run_id": ctx.run.run_id, "computed_at": time.time(),
                                                      "tasks": metrics})
     ctx.run.append_event("scored", tasks=metrics)
@@ -149,7 +149,8 @@ def _execute(ctx: PhaseContext, generations: list[dict[str, Any]], examples: dic
     return done
 
 
-def _similarity(ctx: PhaseContext, generations: list[dict[str, Any]], tasks: dict) -> list[dict[str, Any]]:
+def _similarity(ctx: PhaseContext, generations: list[dict[str, Any]],
+                tasks: dict) -> tuple[list[dict[str, Any]], dict[tuple[str, str], float]]:
     """Per-sample similarity metrics for every task (each task's defaults, or the spec's list)."""
     from engine.scoring.metrics import available_metrics, compute
 
@@ -158,6 +159,7 @@ def _similarity(ctx: PhaseContext, generations: list[dict[str, Any]], tasks: dic
     for g in generations:
         by_task[g["task"]].append(g)
     rows = []
+    corpus: dict[tuple[str, str], float] = {}
     for name, gens in by_task.items():
         task = tasks[name]
         wanted = ctx.spec.eval.metrics or list(task.default_metrics)
@@ -173,13 +175,13 @@ def _similarity(ctx: PhaseContext, generations: list[dict[str, Any]], tasks: dic
             for g, value in zip(gens, result["per_sample"], strict=True):
                 rows.append({"run_id": ctx.run.run_id, "task": name, "sample_id": g["sample_id"],
                              "sample_index": g["sample_index"], "metric": metric, "value": float(value)})
-            # corpus-level values are not means of per-sample values: keep them beside the means
-            rows.append({"run_id": ctx.run.run_id, "task": name, "sample_id": "__corpus__", "sample_index": -1,
-                         "metric": metric, "value": float(result["corpus"])})
-    return rows
+            # corpus-level values are not means of per-sample values: metrics.json keeps both
+            corpus[(name, metric)] = float(result["corpus"])
+    return rows, corpus
 
 
-def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: list[dict]) -> dict[str, dict]:
+def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: list[dict],
+              corpus: dict[tuple[str, str], float] | None = None) -> dict[str, dict]:
     """Run-level numbers per task: pass@k, execution-status rates, metric means, corpus values."""
     from engine.scoring.metrics.passk import pass_at_k
 
@@ -214,10 +216,10 @@ def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: 
             out[task][f"exec:{status}"] = status_count[task].get(status, 0) / total
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
     for s in scores:
-        if s["sample_index"] < 0:
-            out[s["task"]][f"{s['metric']}:corpus"] = s["value"]
-        elif not math.isnan(s["value"]):
+        if not math.isnan(s["value"]):
             sums[(s["task"], s["metric"])].append(s["value"])
+    for (task, metric), value in (corpus or {}).items():
+        out[task][f"{metric}:corpus"] = value
     for (task, metric), values in sums.items():
         out[task][metric] = sum(values) / len(values)
     return {task: dict(values) for task, values in out.items()}

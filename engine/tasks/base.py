@@ -72,6 +72,7 @@ class DataContext:
     data_dir: Path
     options: Mapping[str, Any] = field(default_factory=dict)
     keep_docstrings: bool = False
+    counting: bool = False  # only the number of examples matters: skip costly input rewriting
 
     def path(self, *parts: str, what: str) -> Path:
         """A file under the data directory, or a DataError that says what is missing and where."""
@@ -131,6 +132,7 @@ class Task:
     description: ClassVar[str] = ""
     executable: ClassVar[bool] = False
     default_metrics: ClassVar[tuple[str, ...]] = ()
+    test_set: ClassVar[str] = "test"  # the evaluation set's name when the task has no eval_set option
     # option name -> (allowed values, default)
     options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {}
 
@@ -165,7 +167,7 @@ class Task:
 
     def eval_set(self, ctx: DataContext) -> str:
         """Name of the evaluation set in use (for display and the store)."""
-        return str(self.option(ctx, "eval_set")) if "eval_set" in self.options else "test"
+        return str(self.option(ctx, "eval_set")) if "eval_set" in self.options else self.test_set
 
     # --- data ------------------------------------------------------------------------------
     def load(self, split: Split, ctx: DataContext) -> list[Example]:

@@ -146,6 +146,7 @@ class GenJava(Task):
     family = "generation"
     language = "java"
     description = "Java code generation: code-to-text pairs or CONCODE → HumanEval-X Java, pass@k by execution"
+    test_set = "humaneval-x"
     executable = True
     default_metrics = ("pass@k", "codebleu")
     options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {

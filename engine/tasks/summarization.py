@@ -44,7 +44,7 @@ class _Summarization(Task):
             summary = postprocess.first_paragraph(row["docstring"])
             if not summary:
                 continue
-            keep = split == "test" and ctx.keep_docstrings
+            keep = (split == "test" and ctx.keep_docstrings) or ctx.counting
             code = row["code"] if keep else self.strip(row["code"])
             out.append(Example(id=f"code2text/{row['id']}", task=self.name, input=code.strip("\n"),
                                target=summary, meta={"repo": row["repo"], "url": row["url"]}))
@@ -56,7 +56,7 @@ class _Summarization(Task):
                         what=f"CoderEval summarization ({self.source_language})")
         out = []
         for _, rec in read_jsonl(path, required=("id", "code", "reference_summary")):
-            code = rec["code"] if ctx.keep_docstrings else self.strip(rec["code"])
+            code = rec["code"] if ctx.keep_docstrings or ctx.counting else self.strip(rec["code"])
             out.append(Example(id=str(rec["id"]), task=self.name, input=code.strip("\n"),
                                target=" ".join(rec["reference_summary"].split()),
                                meta={"docstrings_kept": ctx.keep_docstrings, "eval_set": "codereval"}))

@@ -17,6 +17,7 @@ _EXT = {"java": "java", "csharp": "cs"}
 
 class _Translation(Task):
     family = "translation"
+    test_set = "codexglue-test"
     default_metrics = ("codebleu", "bleu", "exact_match")
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:

@@ -170,3 +170,10 @@ def test_bad_yaml_names_the_line(tmp_path):
     with pytest.raises(SpecValidationError) as info:
         load_spec_file(path)
     assert "line" in str(info.value) and "broken.yaml" in str(info.value)
+
+
+def test_shorthand_task_names_are_checked_too():
+    with pytest.raises(SpecValidationError) as info:
+        parse_run_spec({"model": "a/b", "tasks": ["gen-python", "nope"], "lora": {"r": -1}})
+    paths = {e.path for e in info.value.errors}
+    assert {"tasks[1].name", "lora.r"} <= paths
