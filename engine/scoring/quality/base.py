@@ -100,6 +100,15 @@ def join_details(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
+def require_module(module: str) -> str:
+    """An in-process analyser's availability: 'in-process <module>', or ToolUnavailable with the fix."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ToolUnavailable(f"the {module} package is not installed (pip install {module}; make setup)")
+    return f"in-process {module}"
+
+
 def resolve_program(config: QualityConfig, name: str, install_hint: str) -> str:
     """The executable for `name` (config override, else PATH); ToolUnavailable with a fix if none."""
     configured = config.executables.get(name)

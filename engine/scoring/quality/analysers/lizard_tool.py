@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.scoring.quality.base import Analyser, failed, ok
+from engine.scoring.quality.base import Analyser, failed, ok, require_module
 from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
 
 TOOL = "lizard"
@@ -57,13 +57,7 @@ class LizardAnalyser(Analyser):
     description = "lizard: CCN, NLOC, token and parameter counts per function"
 
     def check_available(self, config: QualityConfig) -> str:
-        import importlib.util
-
-        from engine.scoring.quality.base import ToolUnavailable
-
-        if importlib.util.find_spec("lizard") is None:
-            raise ToolUnavailable("the lizard package is not installed (pip install lizard)")
-        return "in-process lizard"
+        return require_module("lizard")
 
     def analyse_batch(
         self, samples: Sequence[Sample], workdir: Path, config: QualityConfig

@@ -22,7 +22,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.scoring.quality.base import Analyser, failed, join_details, ok, severity_measures
+from engine.scoring.quality.base import Analyser, failed, join_details, ok, require_module, severity_measures
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
 
 TOOL = "pylint"
@@ -57,13 +57,7 @@ class PylintAnalyser(Analyser):
     description = "pylint (default checks), one in-process Run over all samples"
 
     def check_available(self, config: QualityConfig) -> str:
-        import importlib.util
-
-        from engine.scoring.quality.base import ToolUnavailable
-
-        if importlib.util.find_spec("pylint") is None:
-            raise ToolUnavailable("the pylint package is not installed (pip install pylint)")
-        return "in-process pylint"
+        return require_module("pylint")
 
     def analyse_batch(
         self, samples: Sequence[Sample], workdir: Path, config: QualityConfig

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.scoring.quality.base import Analyser, failed, ok
+from engine.scoring.quality.base import Analyser, failed, ok, require_module
 from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
 
 TOOL = "radon"
@@ -80,13 +80,7 @@ class RadonAnalyser(Analyser):
     description = "radon: cyclomatic complexity, maintainability index, raw line counts"
 
     def check_available(self, config: QualityConfig) -> str:
-        import importlib.util
-
-        from engine.scoring.quality.base import ToolUnavailable
-
-        if importlib.util.find_spec("radon") is None:
-            raise ToolUnavailable("the radon package is not installed (pip install radon)")
-        return "in-process radon"
+        return require_module("radon")
 
     def analyse_batch(
         self, samples: Sequence[Sample], workdir: Path, config: QualityConfig
