@@ -220,29 +220,19 @@ def _bytes(frame: pd.DataFrame, fmt: str) -> bytes:
 
 def download_buttons(frame: pd.DataFrame, key: str, file_stem: str) -> None:
     """Two small download buttons; the file is produced only when clicked."""
-    left, right, _ = st.columns([1, 1, 6])
-    with left:
-        st.download_button(
-            "⬇ CSV",
-            data=functools.partial(_bytes, frame, "csv"),
-            file_name=f"{file_stem}.csv",
-            mime="text/csv",
-            key=f"dl-csv-{key}",
-            on_click="ignore",
-            disabled=frame.empty,
-            help="download this table as CSV",
-        )
-    with right:
-        st.download_button(
-            "⬇ Parquet",
-            data=functools.partial(_bytes, frame, "parquet"),
-            file_name=f"{file_stem}.parquet",
-            mime="application/octet-stream",
-            key=f"dl-parquet-{key}",
-            on_click="ignore",
-            disabled=frame.empty,
-            help="download this table as Parquet",
-        )
+    formats = (("csv", "CSV", "text/csv"), ("parquet", "Parquet", "application/octet-stream"))
+    for column, (fmt, label, mime) in zip(st.columns([1, 1, 6]), formats, strict=False):  # 3rd: spacer
+        with column:
+            st.download_button(
+                f"⬇ {label}",
+                data=functools.partial(_bytes, frame, fmt),
+                file_name=f"{file_stem}.{fmt}",
+                mime=mime,
+                key=f"dl-{fmt}-{key}",
+                on_click="ignore",
+                disabled=frame.empty,
+                help=f"download this table as {label}",
+            )
 
 
 def show_spec_errors(errors: Sequence[SpecError], what: str = "the spec") -> None:

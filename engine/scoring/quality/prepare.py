@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.scoring.quality.model import Sample
 
@@ -258,3 +260,18 @@ def csharp_unit(code: str) -> SourceUnit:
     if not headers or not _CSHARP_TYPE.search(headers[0]):
         return _wrap(code, _CSHARP_HEADER_LINE, headers, "cs")
     return SourceUnit(text=code, filename="Sample.cs", original_lines=len(split_lines(code)))
+
+
+def write_java_units(samples: Sequence[Sample], workdir: Path) -> tuple[list[SourceUnit], list[Path]]:
+    """Each sample as a Java compilation unit in a folder of its own (public class names collide
+    across samples), written as given; returns the units and their absolute paths."""
+    units = [java_unit(sample.code) for sample in samples]
+    paths = []
+    for index, unit in enumerate(units):
+        directory = workdir / f"s{index:05d}"
+        directory.mkdir()
+        path = directory / unit.filename
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(unit.text)
+        paths.append(path.resolve())
+    return units, paths

@@ -33,7 +33,7 @@ from engine.scoring.quality.base import (
     tool_env,
 )
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
-from engine.scoring.quality.prepare import SourceUnit, java_unit
+from engine.scoring.quality.prepare import SourceUnit, write_java_units
 
 DEBIAN_CONFIG_DIR = Path("/usr/share/checkstyle")
 JAR_CANDIDATES = (Path("/usr/share/java/checkstyle.jar"),)
@@ -101,15 +101,7 @@ class _CheckstyleBase(Analyser):
             tolerant_config(load_config_text(self.config_file, config.checkstyle_config_dir)),
             encoding="utf-8",
         )
-        units = [java_unit(sample.code) for sample in samples]
-        paths = []
-        for index, unit in enumerate(units):
-            directory = workdir / f"s{index:05d}"
-            directory.mkdir()
-            path = directory / unit.filename
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(unit.text)
-            paths.append(path.resolve())
+        units, paths = write_java_units(samples, workdir)
 
         results: list[ToolResult] = []
         for start in range(0, len(samples), max(1, config.batch_size)):

@@ -31,7 +31,7 @@ from engine.scoring.quality.base import (
     tool_env,
 )
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
-from engine.scoring.quality.prepare import SourceUnit, java_unit
+from engine.scoring.quality.prepare import SourceUnit, write_java_units
 
 TOOL = "javac"
 INSTALL_HINT = (
@@ -141,15 +141,8 @@ class JavacAnalyser(Analyser):
         java = resolve_program(config, "java", INSTALL_HINT)
         helper = workdir / "BatchJavac.java"
         helper.write_text(BATCH_JAVAC, encoding="utf-8")
-        units = [java_unit(sample.code) for sample in samples]
-        paths = []
-        for index, unit in enumerate(units):
-            directory = workdir / f"s{index:05d}"
-            directory.mkdir()
-            path = directory / unit.filename
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(unit.text)
-            paths.append(str(path.resolve()))
+        units, unit_paths = write_java_units(samples, workdir)
+        paths = [str(path) for path in unit_paths]
 
         results: dict[int, ToolResult] = {}
         pending = list(range(len(samples)))
