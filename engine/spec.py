@@ -316,7 +316,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
-# --- errors ---------------------------------------------------------------------------------
+# --- pydantic errors → SpecErrors ----------------------------------------------------------
 
 
 def _path(loc: Iterable[Any]) -> str:
