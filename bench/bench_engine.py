@@ -16,8 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import data, generate, models, train
-from engine.runs import RunDir
+from engine.data import prepare as data
+from engine.models import generate
+from engine.models import load as models
+from engine.models import trainer as train
+from engine.runs.rundir import RunDir
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 

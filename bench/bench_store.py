@@ -59,7 +59,7 @@ def configs() -> list[tuple[str, list[str]]]:
 
 def synthesize(home: Path, n_runs: int, n_samples: int) -> dict[str, Any]:
     """Write n_runs run directories (and one study over the first of them); returns timings."""
-    from engine.runs import write_json_atomic
+    from engine.runs.rundir import write_json_atomic
     from engine.settings import load_settings
     from store import synthetic
 
@@ -97,7 +97,7 @@ def ingest_timings(home: Path, run_ids: list[str]) -> dict[str, Any]:
     """First ingest, a no-change ingest, and one run's outcomes rewritten then ingested."""
     import pyarrow.parquet as pq
 
-    from engine.runs import write_table_atomic
+    from engine.runs.rundir import write_table_atomic
     from engine.settings import load_settings
     from store import ingest
 

@@ -32,9 +32,11 @@ def run(shape: str, steps: int, device: str, methods: list[str], batch: int, acc
         gen_prompts: int, gen_batch: int, max_new: int) -> dict:
     import torch
 
-    from engine import generate, models, train
-    from engine.model_builders import build_qwen_shaped_model, build_tiny_model
-    from engine.runs import RunDir
+    from engine.models import generate
+    from engine.models import load as models
+    from engine.models import trainer as train
+    from engine.models.builders import build_qwen_shaped_model, build_tiny_model
+    from engine.runs.rundir import RunDir
     from engine.settings import load_settings
     from engine.spec import parse_run_spec
 

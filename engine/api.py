@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine import queue
-from engine.runs import RunDir, read_json
+from engine.runs import queue
+from engine.runs.rundir import RunDir, read_json
 from engine.settings import Settings, load_settings
 from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study, parse_spec
 
@@ -65,7 +65,7 @@ def expand(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def presets() -> list[dict[str, Any]]:
     """Every preset with its description and kind (run or study)."""
-    from engine.presets import describe, list_presets, raw_preset
+    from engine.spec.presets import describe, list_presets, raw_preset
 
     return [{"name": name, "description": describe(name), "kind": raw_preset(name).get("kind", "run")}
             for name in list_presets()]
@@ -73,7 +73,7 @@ def presets() -> list[dict[str, Any]]:
 
 def preset_data(name: str) -> dict[str, Any]:
     """A preset's data as written, for editing before validation."""
-    from engine.presets import raw_preset
+    from engine.spec.presets import raw_preset
 
     return raw_preset(name)
 
@@ -152,7 +152,7 @@ def delete(run_id: str, cfg: Settings | None = None) -> None:
 
 def ensure_worker(cfg: Settings | None = None) -> dict[str, Any]:
     """Start a background worker if none is alive; says which."""
-    from engine.worker import live_workers, start_background_worker
+    from engine.runs.worker import live_workers, start_background_worker
 
     cfg = cfg or load_settings()
     alive = live_workers(cfg)
@@ -163,7 +163,7 @@ def ensure_worker(cfg: Settings | None = None) -> dict[str, Any]:
 
 def workers(cfg: Settings | None = None) -> list[dict[str, Any]]:
     """The workers on this host that are alive (process exists, heartbeat recent)."""
-    from engine.worker import live_workers
+    from engine.runs.worker import live_workers
 
     return live_workers(cfg or load_settings())
 
@@ -173,7 +173,7 @@ def workers(cfg: Settings | None = None) -> list[dict[str, Any]]:
 
 def datasets(data_dir: str | None = None, cfg: Settings | None = None) -> list[dict[str, Any]]:
     """A summary row per task of the datasets found in the data directory."""
-    from engine.datasets_info import summarise
+    from engine.data.inventory import summarise
 
     cfg = cfg or load_settings()
     return summarise(Path(data_dir) if data_dir else cfg.data_dir)
@@ -182,7 +182,7 @@ def datasets(data_dir: str | None = None, cfg: Settings | None = None) -> list[d
 def dataset_preview(task: str, split: str = "test", limit: int = 5, data_dir: str | None = None,
                     options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The first `limit` examples of a task's split with their prompt messages, for display."""
-    from engine.datasets_info import preview
+    from engine.data.inventory import preview
 
     cfg = load_settings()
     return preview(Path(data_dir) if data_dir else cfg.data_dir, task, split, limit, options)
@@ -190,7 +190,7 @@ def dataset_preview(task: str, split: str = "test", limit: int = 5, data_dir: st
 
 def mixture_preview(data: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
     """The realised mixture of a run spec before launch (counts per task, over-sampling)."""
-    from engine import data as run_data
+    from engine.data import prepare as run_data
 
     cfg = cfg or load_settings()
     spec = parse_spec(data)
@@ -210,13 +210,13 @@ def paired_tests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Each item: task, metric ('pass@1' → McNemar on pass/fail; else Wilcoxon + Cliff's delta),
     run_a, run_b, a, b (per-sample values aligned by sample).
     """
-    from engine.comparison import PairedInput, paired_family
+    from engine.scoring.comparison import PairedInput, paired_family
 
     return [r.to_dict() for r in paired_family([PairedInput(**item) for item in items])]
 
 
 def paper_numbers() -> list[dict[str, Any]]:
     """The reference study's published numbers (0–1 scale) for the Compare page's overlay."""
-    from engine.paper_numbers import paper_rows
+    from engine.scoring.paper_numbers import paper_rows
 
     return paper_rows()

@@ -1,4 +1,5 @@
-"""Spec validation errors: each problem with its field path, the bad value, what is wrong and the fix.
+"""The engine's shared errors: spec validation errors (each problem with its field path, the bad
+value, what is wrong and the fix) and the cancellation of a run.
 
 Kept apart from engine.spec so that task modules (which report option errors) and the spec
 (which asks the task registry) do not import each other.
@@ -35,6 +36,10 @@ class SpecValidationError(ValueError):
         lines = [f"{head}{len(errors)} problem(s) in the spec:"] + [f"  - {e}" for e in errors]
         super().__init__("\n".join(lines))
 
+
+
+class Cancelled(Exception):
+    """The run was cancelled on request (its last checkpoint is kept for a resume)."""
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -1,6 +1,6 @@
 """Ingest of run and study directories into the DuckDB index: incremental, idempotent, rebuildable.
 
-The run directory is the record (engine.runs); this module copies it into the database.
+The run directory is the record (engine.runs.rundir); this module copies it into the database.
 
 * Incremental: every file is fingerprinted (size, mtime, inode) per (owner, file) in the
   `ingested_files` table. A file whose fingerprint is unchanged is not read again, so a second
@@ -46,7 +46,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.runs import ARTIFACT_SCHEMAS
+from engine.runs.rundir import ARTIFACT_SCHEMAS
 from engine.settings import Settings
 from store import db, schema
 

@@ -1,7 +1,7 @@
 """Synthetic run directories in the engine's format, for the store's tests and benchmark.
 
 `write_run` writes one complete run directory (spec.json from a real RunSpec, status.json,
-events.jsonl, metrics.json and the five parquet artifacts with engine.runs' schemas) with
+events.jsonl, metrics.json and the five parquet artifacts with engine.runs.rundir' schemas) with
 deterministic, plausible content: the same (task, sample_id) has the same prompt and reference in
 every run, completions differ per run, pass/fail depends on the run's `pass_rate`. Nothing here
 touches a model or the database; it only needs pyarrow and numpy.
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from engine.runs import (
+from engine.runs.rundir import (
     FINDINGS_SCHEMA,
     GENERATIONS_SCHEMA,
     OUTCOMES_SCHEMA,

@@ -50,7 +50,7 @@ def workspace(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama-style model + tokenizer saved locally (built once per test session)."""
-    from engine.model_builders import build_tiny_model
+    from engine.models.builders import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
 
@@ -58,7 +58,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen(tmp_path_factory) -> Path:
     """A tiny random Qwen2-architecture model (QKV bias, like Qwen2.5-Coder)."""
-    from engine.model_builders import build_tiny_model
+    from engine.models.builders import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2", arch="qwen2")
 

@@ -53,7 +53,7 @@ def test_engine_never_imports_streamlit_and_only_store_imports_duckdb():
 
 
 def test_light_modules_import_no_ml_libraries():
-    code = ("import sys; import engine.api, engine.spec, engine.runs, engine.queue, engine.tasks.registry, "
+    code = ("import sys; import engine.api, engine.spec, engine.runs.rundir, engine.runs.queue, engine.tasks.registry, "
             "engine.scoring.metrics, engine.scoring.quality, engine.scoring.sandbox;"
             "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'pylint', 'nltk', 'codebleu') "
             "if m in sys.modules]; print(heavy)")

@@ -1,4 +1,4 @@
-"""The local executor: one run in a child process (`python -m engine.recipe RUN_DIR`).
+"""The local executor: one run in a child process (`python -m engine.phases.recipe RUN_DIR`).
 
 The child inherits the run's lock fd, so the lock lives exactly as long as someone works on the
 run; it dies with the worker (PR_SET_PDEATHSIG), so a killed worker never leaves an orphan
@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from engine.runs import RunDir
+from engine.runs.rundir import RunDir
 
 PR_SET_PDEATHSIG = 1
 CANCEL_GRACE_S = 30.0
@@ -30,7 +30,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 def child_command(run: RunDir) -> list[str]:
     """The command line of the child process that runs the recipe for `run`."""
-    return [sys.executable, "-m", "engine.recipe", str(run.path)]
+    return [sys.executable, "-m", "engine.phases.recipe", str(run.path)]
 
 
 def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False, poll_s: float = 1.0,

@@ -2,7 +2,7 @@
 
 `codetune worker --executor ray --address ray://head:10001` (or `auto`, or none for a local Ray
 instance) claims queued runs as the local worker does (the run's flock is held by this driver for
-the task's lifetime), and submits `python -m engine.recipe RUN_DIR` as a Ray task that asks for
+the task's lifetime), and submits `python -m engine.phases.recipe RUN_DIR` as a Ray task that asks for
 the run's GPUs (resources.gpus when it runs on CUDA, else one CPU). Run directories must live on
 storage every node sees; ingest then works as on one machine. Several runs execute at once, up to
 `max_in_flight` (default: as many as the cluster has GPUs, or CPUs when it has none). A run whose
@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.queue import claim_next, settle_run
-from engine.runs import RunDir, release_lock
+from engine.runs.queue import claim_next, settle_run
+from engine.runs.rundir import RunDir, release_lock
 from engine.settings import Settings
 from engine.spec import RunSpec
 
@@ -29,7 +29,7 @@ def _run_remote(run_path: str, env: dict[str, str]) -> int:
 
     with open(os.path.join(run_path, "log.txt"), "ab") as log:
         proc = subprocess.run(
-            [sys.executable, "-m", "engine.recipe", run_path],
+            [sys.executable, "-m", "engine.phases.recipe", run_path],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, check=False,
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from engine import queue, recipe
-from engine.distributed import launch_command
-from engine.runs import RunDir
+from engine.executors.distributed import launch_command
+from engine.phases import recipe
+from engine.runs import queue
+from engine.runs.rundir import RunDir
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 
@@ -26,7 +27,7 @@ def test_command_lines(tiny_model, tmp_path):
     run = RunDir(tmp_path)
     cpu = launch_command(run, _spec(tiny_model), "cpu")
     assert cpu[1:3] == ["-m", "accelerate.commands.launch"]
-    assert cpu[cpu.index("--num_processes") + 1] == "2" and cpu[-2:] == ["engine.distributed", str(tmp_path)]
+    assert cpu[cpu.index("--num_processes") + 1] == "2" and cpu[-2:] == ["engine.executors.distributed", str(tmp_path)]
     ddp = launch_command(run, _spec(tiny_model), "cuda")
     assert "--multi_gpu" in ddp and "--use_fsdp" not in ddp
     fft = parse_run_spec({**_spec(tiny_model).model_dump(mode="json"), "method": "fft",

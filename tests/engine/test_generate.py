@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import models
-from engine.generate import DecodeSettings, GenRequest, generate, plan_batches, render_prompt
+from engine.models import load as models
+from engine.models.generate import DecodeSettings, GenRequest, generate, plan_batches, render_prompt
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from engine import data, mixture
+from engine.data import mixture
+from engine.data import prepare as data
 from engine.spec import MixtureSpec, TaskEntry, parse_run_spec
 
 AVAILABLE = {"a": 1000, "b": 100, "c": 10}

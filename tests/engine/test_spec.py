@@ -9,7 +9,6 @@ import sys
 import pytest
 import yaml
 
-from engine.presets import list_presets, load_preset
 from engine.spec import (
     RunSpec,
     SpecValidationError,
@@ -19,6 +18,7 @@ from engine.spec import (
     parse_run_spec,
     parse_study_spec,
 )
+from engine.spec.presets import list_presets, load_preset
 
 BASE = {"model": {"id": "org/model-0.5B"}, "tasks": [{"name": "gen-python"}]}
 

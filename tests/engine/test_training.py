@@ -8,8 +8,9 @@ import json
 import pytest
 import torch
 
-from engine import models, train
-from engine.runs import RunDir
+from engine.models import load as models
+from engine.models import trainer as train
+from engine.runs.rundir import RunDir
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 

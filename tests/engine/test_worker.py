@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import queue
-from engine.runs import RunDir, read_json
+from engine.runs import queue
+from engine.runs.rundir import RunDir, read_json
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 
@@ -36,7 +36,7 @@ def _spec(model: Path, **overrides):
 
 
 def _worker(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "worker", *args],
+    return subprocess.Popen([sys.executable, "-m", "ui.cli", "worker", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -122,7 +122,7 @@ def test_a_failing_run_is_recorded_and_the_queue_goes_on(workspace, tiny_model, 
     assert "does not exist" in status["error"]["message"] and "CODETUNE_DATA_DIR" in status["error"]["message"]
     assert good.read_status()["state"] == "done", good.read_status()
     assert (bad.spec_path.exists() and bad.events_path.exists())  # nothing written is lost
-    cli = subprocess.run([sys.executable, "-m", "engine.cli", "status", bad.run_id], capture_output=True,
+    cli = subprocess.run([sys.executable, "-m", "ui.cli", "status", bad.run_id], capture_output=True,
                          text=True, check=True)
     assert "failed" in cli.stdout and "prepare" in cli.stdout
 

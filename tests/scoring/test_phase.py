@@ -9,9 +9,10 @@ import json
 import pyarrow as pa
 import pytest
 
-from engine import recipe
-from engine.runs import GENERATIONS_SCHEMA, OUTCOMES_SCHEMA, RunDir, read_json, write_table_atomic
-from engine.scoring import phase
+from engine.phases import analyse, prepare, score
+from engine.phases.context import PhaseContext
+from engine.phases.parts import read_rows
+from engine.runs.rundir import GENERATIONS_SCHEMA, OUTCOMES_SCHEMA, RunDir, read_json, write_table_atomic
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
 
@@ -23,8 +24,8 @@ def _context(tmp_path, data_dir, **eval_overrides):
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     run.spec_path.write_text(spec.to_json())
-    ctx = recipe.PhaseContext(run=run, spec=spec, settings=load_settings())
-    recipe.phase_prepare(ctx)
+    ctx = PhaseContext(run=run, spec=spec, settings=load_settings())
+    prepare.run(ctx)
     return ctx
 
 
@@ -58,8 +59,8 @@ def test_score_and_analyse_write_outcomes_metrics_and_findings(tmp_path, data_di
     examples = ctx.eval_examples()
     first = {next(e.id for e in examples if e.task == t) for t in ("gen-python", "trans-java-cs", "sum-java")}
     _generations(ctx, _choose(first))
-    phase.score(ctx)
-    outcomes = {r["sample_id"]: r for r in phase._read_rows(ctx.run.artifact("outcomes"))}
+    score.run(ctx)
+    outcomes = {r["sample_id"]: r for r in read_rows(ctx.run.artifact("outcomes"))}
     assert len(outcomes) == 2  # only gen-python executes
     assert sorted(r["status"] for r in outcomes.values()) == ["failed", "passed"]
     metrics = read_json(ctx.run.file("metrics.json"))["tasks"]
@@ -67,7 +68,7 @@ def test_score_and_analyse_write_outcomes_metrics_and_findings(tmp_path, data_di
     assert metrics["gen-python"]["exec:passed"] == pytest.approx(0.5)
     assert metrics["trans-java-cs"]["exact_match"] == pytest.approx(0.5)
     assert "codebleu:corpus" in metrics["trans-java-cs"] and "bleu:corpus" in metrics["sum-java"]
-    scores = phase._read_rows(ctx.run.artifact("scores"))
+    scores = read_rows(ctx.run.artifact("scores"))
     assert all(s["sample_index"] >= 0 for s in scores)
     per = {(s["task"], s["sample_id"], s["metric"]): s["value"] for s in scores}
     for task in ("trans-java-cs", "sum-java"):
@@ -79,8 +80,8 @@ def test_score_and_analyse_write_outcomes_metrics_and_findings(tmp_path, data_di
     assert per[("trans-java-cs", wrong, "codebleu")] < 0.5
     assert metrics["trans-java-cs"]["codebleu"] == pytest.approx(
         (per[("trans-java-cs", copied, "codebleu")] + per[("trans-java-cs", wrong, "codebleu")]) / 2)
-    phase.analyse(ctx)
-    quality = phase._read_rows(ctx.run.artifact("quality"))
+    analyse.run(ctx)
+    quality = read_rows(ctx.run.artifact("quality"))
     tools = {(q["task"], q["tool"]) for q in quality}
     assert ("gen-python", "pylint") in tools and ("trans-java-cs", "mcs") in tools
     assert not any(q["task"] == "sum-java" for q in quality)  # summaries are text, not code
@@ -99,7 +100,7 @@ def test_pass_at_k_over_several_samples(tmp_path, data_dir):
             return ex.target if (ex.id == first and index == 0) else ex.meta["prompt"] + "    return None\n"
         return ex.target
     _generations(ctx, choose, n_samples=2)
-    phase.score(ctx)
+    score.run(ctx)
     metrics = read_json(ctx.run.file("metrics.json"))["tasks"]["gen-python"]
     assert metrics["pass@1"] == pytest.approx((0.5 + 0.0) / 2)
     assert metrics["pass@2"] == pytest.approx((1.0 + 0.0) / 2)
@@ -117,8 +118,8 @@ def test_scoring_resumes_without_re_executing(tmp_path, data_dir):
         "run_id": ctx.run.run_id, "task": "gen-python", "sample_id": done.id, "sample_index": 0,
         "status": "passed", "exit_code": 0, "duration_s": 0.1, "stdout_tail": "", "stderr_tail": "",
         "isolation": "test", "reason": "recorded before the restart"}], schema=OUTCOMES_SCHEMA))
-    phase.score(ctx)
-    outcomes = {r["sample_id"]: r for r in phase._read_rows(ctx.run.artifact("outcomes"))}
+    score.run(ctx)
+    outcomes = {r["sample_id"]: r for r in read_rows(ctx.run.artifact("outcomes"))}
     assert outcomes[done.id]["reason"] == "recorded before the restart"
     assert [r["status"] for k, r in outcomes.items() if k != done.id] == ["failed"]
     assert not parts.exists()

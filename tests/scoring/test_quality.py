@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from engine import runs
+from engine.runs import rundir as runs
 from engine.scoring.quality import (
     QualityConfig,
     Sample,

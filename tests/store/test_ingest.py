@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.runs import OUTCOMES_SCHEMA, write_json_atomic, write_table_atomic
+from engine.runs.rundir import OUTCOMES_SCHEMA, write_json_atomic, write_table_atomic
 from store import db, ingest, schema
 from tests.store.conftest import TASK, known_statuses, sid
 

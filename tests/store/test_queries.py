@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.runs import FINDINGS_SCHEMA, QUALITY_SCHEMA, write_json_atomic, write_table_atomic
+from engine.runs.rundir import FINDINGS_SCHEMA, QUALITY_SCHEMA, write_json_atomic, write_table_atomic
 from engine.settings import Settings, load_settings
 from store import db, ingest, queries
 from tests.store.conftest import KNOWN, TASK, build_run, known_statuses, sid

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from engine.runs import ARTIFACT_SCHEMAS
+from engine.runs.rundir import ARTIFACT_SCHEMAS
 from store import db, schema
 
 

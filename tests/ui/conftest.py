@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runs import write_json_atomic
+from engine.runs.rundir import write_json_atomic
 from engine.settings import load_settings
 from store import ingest, synthetic
 

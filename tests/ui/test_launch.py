@@ -227,8 +227,8 @@ def test_broken_yaml_says_where(workspace):
 @pytest.mark.parametrize("preset,kind", [("paper", "study"), ("paper-mt-qlora-0.5b", "single run")])
 def test_a_preset_through_the_form_keeps_its_identity(workspace, preset, kind):
     """Form → YAML of an unchanged preset is the same study / run as the preset file (same ids)."""
-    from engine.presets import raw_preset
     from engine.spec import parse_spec
+    from engine.spec.presets import raw_preset
 
     at = open_page()
     at.radio(key="launch.kind").set_value(kind).run()

@@ -74,7 +74,7 @@ def test_runs_cancel_and_delete_ask_first(workspace, monkeypatch):
     monkeypatch.setattr(api, "ensure_worker", lambda cfg=None: {"started": False, "pid": 1})
     cfg = load_settings()
     spec = synthetic.spec_for("Qwen/Qwen2.5-Coder-0.5B-Instruct", "lora", ["gen-python"])
-    from engine import queue
+    from engine.runs import queue
 
     queued = queue.submit_run(spec, cfg, check=False).run_id
     done = synthetic.write_run(

@@ -5,7 +5,7 @@ are complete), `failed` (the tool broke on this sample, or is missing from the m
 (the input is not analysable: empty, binary, too large). A failed or skipped result carries no
 findings and no measures, only a `detail` saying why: "no findings" always means the tool ran.
 
-`ToolResult.finding_rows()` / `quality_rows()` give the rows of engine.runs' FINDINGS_SCHEMA and
+`ToolResult.finding_rows()` / `quality_rows()` give the rows of engine.runs.rundir' FINDINGS_SCHEMA and
 QUALITY_SCHEMA minus the sample key (run_id, task, sample_id, sample_index), which the caller adds.
 """
 

@@ -3,7 +3,7 @@ fine-tuning) when resources.gpus > 1. Generation and scoring stay in the run's o
 
     accelerate launch --num_processes N --num_machines 1 --main_process_port P \\
         [--multi_gpu | --use_fsdp --fsdp_sharding_strategy FULL_SHARD ... | --cpu] \\
-        -m engine.distributed RUN_DIR
+        -m engine.executors.distributed RUN_DIR
 
 Every rank loads the data and the model and trains its shard of each batch; rank 0 alone writes
 events and saves the adapter / model. With resources.device 'cpu' the processes talk over gloo,
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.runs import RunDir
+from engine.runs.rundir import RunDir
 from engine.spec import RunSpec
 
 
@@ -46,7 +46,7 @@ def launch_command(run: RunDir, spec: RunSpec, device: str) -> list[str]:
                 "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP"]
     else:
         cmd.append("--multi_gpu")
-    return [*cmd, "-m", "engine.distributed", str(run.path)]
+    return [*cmd, "-m", "engine.executors.distributed", str(run.path)]
 
 
 def launch(run: RunDir, spec: RunSpec, device: str) -> None:
@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = RunSpec.model_validate(run.read_spec())
     from accelerate import PartialState
 
-    from engine import data, models, train
+    from engine.data import prepare as data
+    from engine.models import load as models
+    from engine.models import trainer as train
     from engine.settings import load_settings
 
     state = PartialState()
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                          data.chat_records(prepared.valid, tasks), device, is_main=state.is_main_process)
     if state.is_main_process:
         models.save_trained(model, tokenizer, run.model_dir, spec, source.location)
-        from engine.runs import write_json_atomic
+        from engine.runs.rundir import write_json_atomic
 
         write_json_atomic(run.file("train_summary.json"),
                           {**result.__dict__, **models.count_parameters(model), "processes": state.num_processes})

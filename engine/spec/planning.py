@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import data
+from engine.data import prepare as data
 from engine.settings import Settings
 from engine.spec import RunSpec, StudySpec, expand_study
 

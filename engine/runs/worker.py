@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.queue import claim_next, settle_run
-from engine.runs import read_json, release_lock, write_json_atomic
+from engine.runs.queue import claim_next, settle_run
+from engine.runs.rundir import read_json, release_lock, write_json_atomic
 from engine.settings import Settings, load_settings
 
 IDLE_POLL_S = 2.0
@@ -116,7 +116,7 @@ def start_background_worker(settings: Settings, log_file: Path | None = None) ->
     with open(log_path, "ab") as log:
         # the worker is detached and must outlive this call: no `with`, it is never waited for here
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "engine.cli", "worker"],
+            [sys.executable, "-m", "ui.cli", "worker"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the app's restarts
             env={**os.environ, "CODETUNE_HOME": str(settings.home), "PYTHONUNBUFFERED": "1"},

@@ -1,4 +1,4 @@
-"""The score and analyse phases of a run (called by engine.recipe).
+"""The score phase of a run (called by engine.phases.recipe).
 
 score:   executable tasks → every generated program runs in the sandbox (outcomes.parquet,
          resumable in chunks); every task → its similarity metrics per sample (scores.parquet);
@@ -15,17 +15,12 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.runs import (
-    FINDINGS_SCHEMA,
+from engine.phases.parts import Parts, chunks, read_rows
+from engine.runs.rundir import (
     OUTCOMES_SCHEMA,
-    QUALITY_SCHEMA,
     SCORES_SCHEMA,
-    RunDir,
-    read_json,
     write_json_atomic,
     write_table_atomic,
 )
@@ -33,71 +28,24 @@ from engine.runs import (
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from engine.recipe import PhaseContext
+    from engine.phases.context import PhaseContext
 
 EXEC_CHUNK = 32
-ANALYSE_CHUNK = 64
 CODEBLEU_LANG = {"python": "python", "java": "java", "csharp": "c_sharp"}
 EXEC_STATUSES = ("passed", "failed", "timeout", "error", "compile_error", "violation")
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, int]:
+
+
+def sample_key(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["task"], row["sample_id"], int(row["sample_index"])
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path).to_pylist() if path.exists() else []
-
-
-class _Parts:
-    """Chunked, resumable output: parquet parts in a folder, merged into one file at the end."""
-
-    def __init__(self, run: RunDir, name: str, schema: pa.Schema):
-        self.folder = run.file(f"{name}.parts")
-        self.final = run.artifact(name)
-        self.schema = schema
-
-    def done_rows(self) -> list[dict[str, Any]]:
-        """Rows of the parts written so far (for resuming)."""
-        rows: list[dict[str, Any]] = []
-        if self.folder.is_dir():
-            for part in sorted(self.folder.glob("part-*.parquet")):
-                rows.extend(_read_rows(part))
-        return rows
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        """Write `rows` as the next numbered part."""
-        import pyarrow as pa
-
-        self.folder.mkdir(exist_ok=True)
-        number = len(list(self.folder.glob("part-*.parquet")))
-        write_table_atomic(self.folder / f"part-{number:05d}.parquet", pa.Table.from_pylist(rows, schema=self.schema))
-
-    def finish(self, rows: list[dict[str, Any]]) -> None:
-        """Write `rows` as the final artifact and remove the parts folder."""
-        import shutil
-
-        import pyarrow as pa
-
-        write_table_atomic(self.final, pa.Table.from_pylist(rows, schema=self.schema))
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-# --- score -------------------------------------------------------------------------------------
-
-
-def score(ctx: PhaseContext) -> None:
+def run(ctx: PhaseContext) -> None:
     """The score phase: execute test programs, compute similarity scores and aggregate the metrics."""
-    from engine import data
+    from engine.data import prepare as data
 
-    generations = _read_rows(ctx.run.artifact("generations"))
+    generations = read_rows(ctx.run.artifact("generations"))
     examples = {(ex.task, ex.id): ex for ex in ctx.eval_examples()}
     tasks = data.task_objects(ctx.spec)
     outcomes = _execute(ctx, generations, examples, tasks)
@@ -119,16 +67,16 @@ def _execute(ctx: PhaseContext, generations: list[dict[str, Any]], examples: dic
     """Run every executable sample's test program in the sandbox (resumable by chunk)."""
     from engine.scoring.sandbox import Limits, Program, run_many
 
-    parts = _Parts(ctx.run, "outcomes", OUTCOMES_SCHEMA)
+    parts = Parts(ctx.run, "outcomes", OUTCOMES_SCHEMA)
     done = parts.done_rows()
-    done_keys = {_key(r) for r in done}
-    todo = [g for g in generations if tasks[g["task"]].executable and _key(g) not in done_keys]
+    done_keys = {sample_key(r) for r in done}
+    todo = [g for g in generations if tasks[g["task"]].executable and sample_key(g) not in done_keys]
     total = sum(1 for g in generations if tasks[g["task"]].executable)
     limits = Limits(timeout_s=ctx.spec.eval.timeout_s)
     finished = len(done)
     if total:
         ctx.progress("score", finished, total, force=True)
-    for chunk in _chunks(todo, EXEC_CHUNK):
+    for chunk in chunks(todo, EXEC_CHUNK):
         programs = []
         for g in chunk:
             program = tasks[g["task"]].program(examples[(g["task"], g["sample_id"])], g["prediction"] or "")
@@ -223,87 +171,3 @@ def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: 
     for (task, metric), values in sums.items():
         out[task][metric] = sum(values) / len(values)
     return {task: dict(values) for task, values in out.items()}
-
-
-# --- analyse -----------------------------------------------------------------------------------
-
-
-def analyse(ctx: PhaseContext) -> None:
-    """The analyse phase: run the static analysers on the code generations (resumable by chunk)."""
-    from engine import data
-    from engine.scoring.quality import Sample, default_tools, registry
-    from engine.scoring.quality import analyse as run_analysers
-
-    generations = _read_rows(ctx.run.artifact("generations"))
-    tasks = data.task_objects(ctx.spec)
-    code_gens = [g for g in generations if tasks[g["task"]].is_code and tasks[g["task"]].language in CODEBLEU_LANG]
-    findings_parts = _Parts(ctx.run, "findings", FINDINGS_SCHEMA)
-    quality_parts = _Parts(ctx.run, "quality", QUALITY_SCHEMA)
-    findings = findings_parts.done_rows()
-    quality = quality_parts.done_rows()
-    done_keys = {_key(r) for r in quality}
-    todo = [g for g in code_gens if _key(g) not in done_keys]
-    analysers = registry()
-    finished = len(code_gens) - len(todo)
-    if code_gens:
-        ctx.progress("analyse", finished, len(code_gens), force=True)
-    for chunk in _chunks(todo, ANALYSE_CHUNK):
-        by_lang: dict[str, list[dict]] = defaultdict(list)
-        for g in chunk:
-            by_lang[tasks[g["task"]].language].append(g)
-        f_rows: list[dict] = []
-        q_rows: list[dict] = []
-        for language, gens in by_lang.items():
-            wanted = ctx.spec.eval.analysers
-            tools = [t for t in (wanted or default_tools(language))
-                     if t in analysers and language in analysers[t].languages]
-            if not tools:
-                continue
-            keyed = {f"{i}": g for i, g in enumerate(gens)}
-            samples = [Sample(key=k, code=g["prediction"] or "", language=language) for k, g in keyed.items()]
-            for result in run_analysers(samples, tools):
-                g = keyed[result.key]
-                base = {"run_id": ctx.run.run_id, "task": g["task"], "sample_id": g["sample_id"],
-                        "sample_index": g["sample_index"], "tool": result.tool}
-                f_rows.extend({**base, "rule_id": f.rule_id, "category": f.category, "severity": f.severity,
-                               "line": f.line, "message": f.message} for f in result.findings)
-                q_rows.append({**base, "status": result.status, "detail": result.detail, "measure": None,
-                               "value": None})
-                q_rows.extend({**base, "status": result.status, "detail": None, "measure": name, "value": float(v)}
-                              for name, v in result.measures.items())
-        findings_parts.write(f_rows)
-        quality_parts.write(q_rows)
-        findings.extend(f_rows)
-        quality.extend(q_rows)
-        finished += len(chunk)
-        ctx.progress("analyse", finished, len(code_gens))
-        ctx.check_cancel()
-    findings_parts.finish(findings)
-    quality_parts.finish(quality)
-    _add_quality_metrics(ctx.run, findings, quality)
-
-
-def _add_quality_metrics(run: RunDir, findings: list[dict], quality: list[dict]) -> None:
-    """Per task: findings per sample by tool and category, mean measures, analyser failures."""
-    metrics = read_json(run.file("metrics.json"), {}) or {"run_id": run.run_id, "tasks": {}}
-    samples: dict[str, set] = defaultdict(set)
-    failed: dict[tuple[str, str], int] = defaultdict(int)
-    measures: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for q in quality:
-        samples[q["task"]].add((q["sample_id"], q["sample_index"]))
-        if q["measure"] is None and q["status"] == "failed":
-            failed[(q["task"], q["tool"])] += 1
-        if q["measure"] is not None and q["status"] == "ok" and q["value"] is not None:
-            measures[(q["task"], q["tool"], q["measure"])].append(q["value"])
-    counts: dict[tuple[str, str, str], int] = defaultdict(int)
-    for f in findings:
-        counts[(f["task"], f["tool"], f["category"])] += 1
-    tasks = metrics.setdefault("tasks", {})
-    for (task, tool, category), n in counts.items():
-        tasks.setdefault(task, {})[f"quality:{tool}:{category}_per_sample"] = n / max(len(samples[task]), 1)
-    for (task, tool, measure), values in measures.items():
-        tasks.setdefault(task, {})[f"quality:{tool}:{measure}"] = sum(values) / len(values)
-    for (task, tool), n in failed.items():
-        tasks.setdefault(task, {})[f"quality:{tool}:failed_rate"] = n / max(len(samples[task]), 1)
-    metrics["analysed_at"] = time.time()
-    write_json_atomic(run.file("metrics.json"), metrics)

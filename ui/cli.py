@@ -31,7 +31,7 @@ from engine.spec import RunSpec, SpecValidationError, StudySpec
 
 
 def _load(spec_arg: str) -> RunSpec | StudySpec:
-    from engine.presets import load_preset
+    from engine.spec.presets import load_preset
 
     return load_preset(spec_arg)
 
@@ -68,7 +68,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ok: {spec.label} run {spec.run_id()}")
     if args.no_preflight:
         return 0
-    from engine.queue import preflight
+    from engine.runs.queue import preflight
 
     problems = sorted({str(e) for s in specs for e in preflight(s, settings)})
     for problem in problems:
@@ -78,7 +78,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune submit`: queue a run or every run of a study."""
-    from engine.queue import submit_run, submit_study
+    from engine.runs.queue import submit_run, submit_study
 
     spec = _load(args.spec)
     if isinstance(spec, StudySpec):
@@ -91,7 +91,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         result = submit_run(spec, settings, check=not args.no_check)
         print(f"{'queued' if result.created else 'already exists (' + result.state + ')'}: {result.run_id}")
     if not args.quiet:
-        from engine.worker import live_workers
+        from engine.runs.worker import live_workers
 
         if not live_workers(settings):
             print("note: no worker is running; start one with `codetune worker` (or open the app)")
@@ -106,7 +106,7 @@ def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if not args.dry_run:
         return cmd_submit(args, settings)
-    from engine.planning import plan_study
+    from engine.spec.planning import plan_study
 
     plan = plan_study(spec, settings, tokenizer_path=args.tokenizer)
     print(plan.render())
@@ -115,9 +115,9 @@ def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune run`: run one spec in the foreground under the run's lock."""
-    from engine import recipe
-    from engine.queue import submit_run
-    from engine.runs import RunDir, release_lock
+    from engine.phases import recipe
+    from engine.runs.queue import submit_run
+    from engine.runs.rundir import RunDir, release_lock
 
     spec = _load(args.spec)
     if isinstance(spec, StudySpec):
@@ -146,8 +146,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_run(run: Any) -> None:
-    from engine.queue import run_summary
-    from engine.runs import read_json
+    from engine.runs.queue import run_summary
+    from engine.runs.rundir import read_json
 
     row = run_summary(run)
     print(f"run      {row['run_id']}\nstate    {row['state']}  phase {row['phase'] or '-'}")
@@ -164,7 +164,7 @@ def _print_run(run: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune worker`: process the queue with the chosen executor."""
-    from engine.worker import work
+    from engine.runs.worker import work
 
     options = {}
     if args.executor == "ray":
@@ -177,7 +177,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune status`: a table of every run, one run in detail, or JSON."""
-    from engine.queue import find_run, list_runs
+    from engine.runs.queue import find_run, list_runs
 
     if args.run:
         _print_run(find_run(settings, args.run))
@@ -201,7 +201,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune cancel`: request that a run stop."""
-    from engine.queue import cancel_run
+    from engine.runs.queue import cancel_run
 
     print(f"{args.run}: {cancel_run(settings, args.run)}")
     return 0
@@ -209,7 +209,7 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune resume`: queue a failed or cancelled run again."""
-    from engine.queue import resume_run
+    from engine.runs.queue import resume_run
 
     print(f"{args.run}: {resume_run(settings, args.run)}")
     return 0
@@ -217,7 +217,7 @@ def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune delete`: remove a run directory."""
-    from engine.queue import delete_run
+    from engine.runs.queue import delete_run
 
     delete_run(settings, args.run)
     print(f"deleted {args.run}")
@@ -226,7 +226,7 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune logs`: print the tail of a run's log."""
-    from engine.queue import find_run
+    from engine.runs.queue import find_run
 
     run = find_run(settings, args.run)
     text = run.log_path.read_text(encoding="utf-8", errors="replace") if run.log_path.exists() else ""
@@ -237,7 +237,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune presets`: list the shipped presets with their descriptions."""
     del args, settings
-    from engine.presets import describe, list_presets
+    from engine.spec.presets import describe, list_presets
 
     for name, path in list_presets().items():
         print(f"{name:<22} {describe(name)}  ({path})")
@@ -246,7 +246,7 @@ def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune models`: build the local SmolLM2 model or a tiny random one."""
-    from engine import model_builders
+    from engine.models import builders as model_builders
 
     if args.what == "smollm2":
         out = Path(args.out) if args.out else settings.models_dir / model_builders.SMOLLM2_NAME
@@ -263,7 +263,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune data`: summarise the datasets found in the data directory."""
-    from engine.datasets_info import summarise
+    from engine.data.inventory import summarise
 
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
     rows = summarise(data_dir)

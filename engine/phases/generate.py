@@ -2,7 +2,7 @@
 
 Each finished batch is written as a parquet part under generations.parts/ (atomic rename); a
 restarted run reads the parts and generates only what is missing; at the end the parts are
-merged into generations.parquet with the schema of engine.runs.GENERATIONS_SCHEMA.
+merged into generations.parquet with the schema of engine.runs.rundir.GENERATIONS_SCHEMA.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
-from engine.runs import GENERATIONS_SCHEMA, write_table_atomic
+from engine.runs.rundir import GENERATIONS_SCHEMA, write_table_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.recipe import PhaseContext
+    from engine.phases.context import PhaseContext
 
 PARTS = "generations.parts"
 
@@ -33,8 +33,9 @@ def run(ctx: PhaseContext) -> None:
     """Generate every missing (task, sample) and write generations.parquet."""
     import pyarrow as pa
 
-    from engine import data, models
-    from engine.generate import DecodeSettings, GenRequest, generate, render_prompt
+    from engine.data import prepare as data
+    from engine.models import load as models
+    from engine.models.generate import DecodeSettings, GenRequest, generate, render_prompt
 
     spec = ctx.spec
     examples = ctx.eval_examples()

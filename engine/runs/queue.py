@@ -1,6 +1,6 @@
 """The single-machine queue: submitting runs and studies, claiming, cancelling, resuming, deleting.
 
-Submitting = writing a run directory with status `queued` (engine.runs). A spec's run id derives
+Submitting = writing a run directory with status `queued` (engine.runs.rundir). A spec's run id derives
 from its hash, so submitting the same spec twice (or two studies sharing a run) queues it once.
 Claiming = taking the run's flock; a `running` run whose lock is free lost its worker and is
 claimed again, to resume from its last phase and checkpoint.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.runs import ACTIVE_STATES, RunDir, iter_runs, read_json, release_lock, write_json_atomic
+from engine.runs.rundir import ACTIVE_STATES, RunDir, iter_runs, read_json, release_lock, write_json_atomic
 from engine.settings import Settings
 from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study
 
@@ -36,7 +36,7 @@ def preflight(spec: RunSpec, settings: Settings) -> list[SpecError]:
     if not data_dir.is_dir():
         errors.append(SpecError("data_dir", str(data_dir), "the data directory does not exist",
                                 "set CODETUNE_DATA_DIR or the spec's data_dir to the folder with the datasets"))
-    from engine.models import ModelNotAvailable, resolve_source  # light: no torch import
+    from engine.models.load import ModelNotAvailable, resolve_source  # light: no torch import
 
     try:
         resolve_source(spec, settings)

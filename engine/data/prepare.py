@@ -1,6 +1,6 @@
 """A run's data: the training mixture, validation sets and evaluation sets, as chat records.
 
-`prepare(spec, data_dir)` loads every task's splits, realises the mixture (engine.mixture) and
+`prepare(spec, data_dir)` loads every task's splits, realises the mixture (engine.data.mixture) and
 selects the evaluation samples. Evaluation subsets (eval.limit) are drawn with a fixed salt, not
 the training seed, so every run evaluates the same samples and runs can be compared pairwise.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import mixture
+from engine.data import mixture
 from engine.spec import RunSpec
 from engine.tasks.base import DataContext, Example, Task
 from engine.tasks.registry import get_task

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.models import FALLBACK_CHAT_TEMPLATE
+from engine.models.load import FALLBACK_CHAT_TEMPLATE
 
 # Shapes from REFERENCE.md (Qwen2Config: RoPE theta 1e6, SwiGLU, RMSNorm eps 1e-6, QKV bias)
 QWEN_SHAPES: dict[str, dict[str, Any]] = {

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.runs import RunDir
+from engine.errors import Cancelled
+from engine.runs.rundir import RunDir
 from engine.spec import RunSpec
 
 OPTIMIZERS = {
@@ -26,10 +27,6 @@ OPTIMIZERS = {
     "sgd": "sgd",
     "adafactor": "adafactor",
 }
-
-
-class Cancelled(Exception):
-    """The run was cancelled on request (its last checkpoint is kept for a resume)."""
 
 
 @dataclass(frozen=True)

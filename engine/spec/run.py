@@ -1,0 +1,272 @@
+"""The run spec: RunSpec and its parts (model, method, LoRA, quantisation, tasks, mixture, training,
+evaluation, resources, custom tasks), plus the hashing and merging helpers specs share.
+
+Single-task vs multi-task is derived from the number of task *families*, never stored. `spec_hash()`
+identifies a spec (its name and data directory are labels, not identity).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Method = Literal["qlora", "lora", "fft", "none"]
+METHOD_LABELS = {"qlora": "QLoRA", "lora": "LoRA", "fft": "FFT", "none": "zero-shot"}
+PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (typos must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class ModelSpec(StrictModel):
+    """The base model: a Hugging Face id or a local folder."""
+
+    id: str = Field(min_length=1, description="Hugging Face model id or local folder")
+    revision: str | None = Field(None, description="hub revision (branch, tag or commit)")
+    gguf_file: str | None = Field(None, description="load this GGUF file from the folder / repo")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = Field(False, description="run the model repo's own code (opt-in)")
+
+    @property
+    def short_name(self) -> str:
+        """The last component of the model id or folder path."""
+        return self.id.rstrip("/").split("/")[-1]
+
+
+class LoraSpec(StrictModel):
+    """LoRA adapter settings (used by methods qlora and lora)."""
+
+    r: int = Field(8, gt=0, le=1024)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: list(PAPER_TARGET_MODULES), min_length=1)
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class QuantSpec(StrictModel):
+    """4-bit quantisation of the frozen base (method qlora)."""
+
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+
+class TaskEntry(StrictModel):
+    """One task of the mixture, with its optional weight, cap and task-specific options."""
+
+    name: str = Field(min_length=1)
+    weight: float | None = Field(None, gt=0, description="relative weight (mixture mode 'explicit')")
+    cap: int | None = Field(None, gt=0, description="at most this many training examples")
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class MixtureSpec(StrictModel):
+    """How the training sets of several tasks are combined."""
+
+    mode: Literal["proportional", "temperature", "explicit"] = "proportional"
+    temperature: float = Field(1.0, gt=0, description="mode 'temperature': p_i ∝ n_i^(1/T)")
+    total: int | None = Field(None, gt=0, description="total examples (default: the natural total)")
+
+
+class TrainSpec(StrictModel):
+    """Training settings (ignored by method 'none')."""
+
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="stop after this many optimiser steps")
+    batch_size: int = Field(2, gt=0, description="per-device batch size")
+    grad_accum: int = Field(16, gt=0, description="gradient accumulation steps")
+    max_length: int = Field(512, ge=16, le=131072)
+    packing: bool = False
+    packing_strategy: Literal["wrapped", "bfd"] = "wrapped"
+    completion_only_loss: bool = True
+    gradient_checkpointing: bool = False
+    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "sgd", "adafactor"] = "adamw"
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    seed: int = 42
+    early_stopping_patience: int | None = Field(None, gt=0)
+    eval_steps: int | None = Field(None, gt=0, description="validate every N steps (default: save_steps)")
+    save_steps: int = Field(100, gt=0, description="checkpoint every N steps")
+    save_total_limit: int = Field(2, gt=0)
+    logging_steps: int = Field(1, gt=0)
+    valid_limit: int | None = Field(None, gt=0, description="validation examples per task")
+    decontaminate: bool = Field(True, description="drop training examples whose input is an evaluation input")
+
+    @property
+    def effective_batch(self) -> int:
+        """Examples per optimiser step: batch size times gradient accumulation."""
+        return self.batch_size * self.grad_accum
+
+
+class EvalSpec(StrictModel):
+    """Generation and scoring settings."""
+
+    n_samples: int = Field(1, gt=0, le=200, description="samples per prompt (pass@k needs n >= k)")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int | None = Field(None, gt=0, description="default: 512 for code, 128 for summaries")
+    batch_size: int = Field(8, gt=0)
+    limit: int | None = Field(None, gt=0, description="evaluate at most this many samples per task")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="time limit per executed test program")
+    pass_k: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    metrics: list[str] | None = Field(None, description="default: each task's own metrics")
+    analysers: list[str] | None = Field(None, description="default: each language's analysers")
+    keep_docstrings: bool = Field(False, description="summarization: keep docstrings in inputs")
+    dequantize: bool = Field(False, description="qlora: generate from the 4-bit base dequantized once "
+                             "(several times faster on CPU; logits differ slightly from the 4-bit model)")
+
+    @field_validator("pass_k")
+    @classmethod
+    def _positive_k(cls, value: list[int]) -> list[int]:
+        if any(k <= 0 for k in value):
+            raise ValueError("every k must be positive")
+        return sorted(set(value))
+
+
+class ResourceSpec(StrictModel):
+    """Where the run executes."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpus: int = Field(1, ge=1, le=64, description=">1 trains through accelerate on that many devices "
+                      "(with device 'cpu': that many CPU processes over gloo, for testing)")
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+
+
+class CustomTaskSpec(StrictModel):
+    """A user dataset (JSONL) declared as a new task."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["generation", "translation", "summarization"]
+    language: Literal["python", "java", "csharp", "text"] = Field(description="language of the output")
+    source_language: Literal["python", "java", "csharp", "text"] | None = None
+    path: str = Field(min_length=1, description="JSONL file with one example per line")
+    eval_path: str | None = Field(None, description="separate evaluation JSONL (default: a held-out split)")
+    input_field: str = "input"
+    target_field: str = "target"
+    id_field: str | None = None
+    valid_fraction: float = Field(0.1, ge=0, lt=1)
+    eval_fraction: float = Field(0.1, ge=0, lt=1)
+
+
+def task_shorthand(value: Any) -> Any:
+    """`gen-python` is short for {name: gen-python}."""
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+def model_shorthand(value: Any) -> Any:
+    """`Qwen/Qwen2.5-Coder-0.5B-Instruct` is short for {id: ...}."""
+    if isinstance(value, str):
+        return {"id": value}
+    if isinstance(value, list):
+        return [{"id": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+class RunSpec(StrictModel):
+    """Everything one run needs. ST vs MT is derived from `tasks`."""
+
+    kind: Literal["run"] = "run"
+    name: str | None = Field(None, description="a label; not part of the spec's identity")
+    model: ModelSpec
+    method: Method = "lora"
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    quant: QuantSpec = Field(default_factory=QuantSpec)
+    tasks: list[TaskEntry] = Field(min_length=1)
+    mixture: MixtureSpec = Field(default_factory=MixtureSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    custom_tasks: list[CustomTaskSpec] = Field(default_factory=list)
+    data_dir: str | None = Field(None, description="default: the CODETUNE_DATA_DIR setting")
+
+    _tasks = field_validator("tasks", mode="before")(classmethod(lambda cls, v: task_shorthand(v)))
+    _model = field_validator("model", mode="before")(classmethod(lambda cls, v: model_shorthand(v)))
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def task_names(self) -> list[str]:
+        """Names of the spec's tasks, in order."""
+        return [t.name for t in self.tasks]
+
+    @property
+    def families(self) -> list[str]:
+        """Task families covered (generation / translation / summarization / a custom kind)."""
+        from engine.tasks.registry import family_of
+
+        return sorted({family_of(t.name, self.custom_tasks) for t in self.tasks})
+
+    @property
+    def is_multitask(self) -> bool:
+        """Multi-task = more than one task family (ST on gen-python + gen-java is still ST)."""
+        return len(self.families) > 1
+
+    @property
+    def trains(self) -> bool:
+        """Whether the run fine-tunes (any method but `none`)."""
+        return self.method != "none"
+
+    @property
+    def label(self) -> str:
+        """ST-QLoRA, MT-LoRA, MT-FFT, ... or zero-shot."""
+        if self.method == "none":
+            return "zero-shot"
+        return f"{'MT' if self.is_multitask else 'ST'}-{METHOD_LABELS[self.method]}"
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what the run computes (name and data location excluded)."""
+        return self.model_dump(mode="json", exclude={"name", "data_dir"})
+
+    def spec_hash(self) -> str:
+        """Hash of the spec's identity fields (same computation → same hash)."""
+        return canonical_hash(self.identity())
+
+    def run_id(self) -> str:
+        """Readable and unique: <model>-<label>-<tasks>-<hash8>. Same spec → same id."""
+        tasks = self.tasks[0].name if len(self.tasks) == 1 else f"{len(self.tasks)}tasks"
+        stem = slug(f"{self.model.short_name}-{self.label}-{tasks}")
+        return f"{stem}-{self.spec_hash()[:8]}"
+
+    def to_json(self) -> str:
+        """The whole spec as indented, key-sorted JSON."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+
+def slug(text: str) -> str:
+    """Lower-case, [a-z0-9-] only: safe as a folder name."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9.]+", "-", text.lower())).strip("-.")
+
+
+def canonical_hash(data: Any) -> str:
+    """sha256 of the canonical JSON (sorted keys, no whitespace): stable across processes."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge mappings; lists and scalars in `override` replace those in `base`."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
