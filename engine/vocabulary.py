@@ -320,7 +320,7 @@ def describe_metric(name: str, registered: Mapping[str, MetricInfo]) -> MetricIn
         return MetricInfo(name, f"{base.name} computed over the whole corpus at once", base.low, base.high,
                           base.higher_is_better, per_sample=False, paired_test=None, group="corpus")
     if name.startswith("quality:"):
-        _, analyser, what = (name.split(":", 2) + ["", ""])[:3]
+        _, analyser, what = [*name.split(":", 2), "", ""][:3]
         if what.endswith("_per_sample") or what == "failed_rate":
             meaning = ("share of samples the analyser could not analyse" if what == "failed_rate"
                        else f"{what[: -len('_per_sample')]} findings per sample")

@@ -26,7 +26,6 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from engine.spec import (
-    METHOD_LABELS,
     PAPER_TARGET_MODULES,
     CustomTaskSpec,
     EvalSpec,
@@ -39,6 +38,7 @@ from engine.spec import (
     StudyConfig,
     TrainSpec,
 )
+from engine.vocabulary import METHOD_LABELS
 from ui.formatting import humanise, is_missing
 
 # (title, field of RunSpec, model, what it is for)

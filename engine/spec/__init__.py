@@ -12,7 +12,6 @@ from engine.errors import SpecError, SpecValidationError
 from engine.spec.checks import parse_run_spec
 from engine.spec.parse import load_spec_file, parse_spec
 from engine.spec.run import (
-    METHOD_LABELS,
     PAPER_TARGET_MODULES,
     CustomTaskSpec,
     EvalSpec,
@@ -31,7 +30,7 @@ from engine.spec.run import (
 from engine.spec.study import StudyConfig, StudyRun, StudySpec, expand_study, parse_study_spec
 
 __all__ = [
-    "METHOD_LABELS", "PAPER_TARGET_MODULES", "CustomTaskSpec", "EvalSpec", "LoraSpec", "MixtureSpec", "ModelSpec",
+    "PAPER_TARGET_MODULES", "CustomTaskSpec", "EvalSpec", "LoraSpec", "MixtureSpec", "ModelSpec",
     "QuantSpec", "ResourceSpec", "RunSpec", "SpecError", "SpecValidationError", "StudyConfig", "StudyRun",
     "StudySpec", "TaskEntry", "TrainSpec", "canonical_hash", "deep_merge", "expand_study", "load_spec_file",
     "parse_run_spec", "parse_spec", "parse_study_spec", "slug",

@@ -14,7 +14,7 @@ from engine.spec import RunSpec, StudySpec, load_spec_file
 
 def presets_dir() -> Path:
     """The project's presets/ folder."""
-    return Path(__file__).resolve().parents[1] / "presets"
+    return Path(__file__).resolve().parents[2] / "presets"
 
 
 def list_presets() -> dict[str, Path]:

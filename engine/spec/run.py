@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.vocabulary import config_label
+from engine.vocabulary import is_multitask as families_are_multitask
+
 Method = Literal["qlora", "lora", "fft", "none"]
-METHOD_LABELS = {"qlora": "QLoRA", "lora": "LoRA", "fft": "FFT", "none": "zero-shot"}
 PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -214,7 +216,7 @@ class RunSpec(StrictModel):
     @property
     def is_multitask(self) -> bool:
         """Multi-task = more than one task family (ST on gen-python + gen-java is still ST)."""
-        return len(self.families) > 1
+        return families_are_multitask(self.families)
 
     @property
     def trains(self) -> bool:
@@ -224,9 +226,7 @@ class RunSpec(StrictModel):
     @property
     def label(self) -> str:
         """ST-QLoRA, MT-LoRA, MT-FFT, ... or zero-shot."""
-        if self.method == "none":
-            return "zero-shot"
-        return f"{'MT' if self.is_multitask else 'ST'}-{METHOD_LABELS[self.method]}"
+        return config_label(self.method, self.is_multitask)
 
     def identity(self) -> dict[str, Any]:
         """The fields that define what the run computes (name and data location excluded)."""
