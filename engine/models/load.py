@@ -211,6 +211,11 @@ def apply_method(model: PreTrainedModel, spec: RunSpec) -> PreTrainedModel:
             bias=spec.lora.bias,
             task_type="CAUSAL_LM",
         )
+        # get_peft_model draws lora_A from torch's global generator: seed it from the spec, or the
+        # same spec and seed would start from different adapters (the trainer seeds only later)
+        import torch
+
+        torch.manual_seed(spec.train.seed)
         return get_peft_model(model, config)
     if spec.method == "fft":
         for param in model.parameters():

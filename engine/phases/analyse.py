@@ -21,7 +21,7 @@ ANALYSE_CHUNK = 64
 def run(ctx: PhaseContext) -> None:
     """The analyse phase: run the static analysers on the code generations (resumable by chunk)."""
     from engine.data import prepare as data
-    from engine.scoring.quality import Sample, default_tools, registry
+    from engine.scoring.quality import Sample, analysers, default_analysers
     from engine.scoring.quality import analyse as run_analysers
 
     generations = read_rows(ctx.run.artifact("generations"))
@@ -33,7 +33,7 @@ def run(ctx: PhaseContext) -> None:
     quality = quality_parts.done_rows()
     done_keys = {sample_key(r) for r in quality}
     todo = [g for g in code_gens if sample_key(g) not in done_keys]
-    analysers = registry()
+    registered = analysers()
     finished = len(code_gens) - len(todo)
     if code_gens:
         ctx.progress("analyse", finished, len(code_gens), force=True)
@@ -45,13 +45,13 @@ def run(ctx: PhaseContext) -> None:
         q_rows: list[dict] = []
         for language, gens in by_lang.items():
             wanted = ctx.spec.eval.analysers
-            tools = [t for t in (wanted or default_tools(language))
-                     if t in analysers and language in analysers[t].languages]
-            if not tools:
+            names = [t for t in (wanted or default_analysers(language))
+                     if t in registered and language in registered[t].languages]
+            if not names:
                 continue
             keyed = {f"{i}": g for i, g in enumerate(gens)}
             samples = [Sample(key=k, code=g["prediction"] or "", language=language) for k, g in keyed.items()]
-            for result in run_analysers(samples, tools):
+            for result in run_analysers(samples, names):
                 g = keyed[result.key]
                 base = {"run_id": ctx.run.run_id, "task": g["task"], "sample_id": g["sample_id"],
                         "sample_index": g["sample_index"], "tool": result.tool}

@@ -49,7 +49,7 @@ def run(ctx: PhaseContext) -> None:
         model, tokenizer = models.load_for_generation(spec, ctx.settings, ctx.device, trained)
         by_key = {(ex.task, ex.id): ex for ex in examples}
         requests = []
-        for ex in todo:
+        for ex in examples:  # all of them: the batch plan (and so each batch's seed) must not depend on a resume
             task = tasks[ex.task]
             requests.append(GenRequest(
                 key=(ex.task, ex.id),
@@ -70,8 +70,11 @@ def run(ctx: PhaseContext) -> None:
         finished = len(done)
         total = len(examples)
         ctx.progress("generate", finished, total, force=True)
-        for outputs in generate(model, tokenizer, requests, settings):
+        for outputs in generate(model, tokenizer, requests, settings, done=done):
             batch_rows = []
+            outputs = [out for out in outputs if out.key not in done]  # a batch only partly written before
+            if not outputs:
+                continue
             for out in outputs:
                 ex = by_key[out.key]
                 task = tasks[ex.task]

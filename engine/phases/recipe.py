@@ -18,17 +18,14 @@ from typing import Any
 
 from engine.phases import analyse, generate, prepare, score, train
 from engine.phases.context import Cancelled, PhaseContext
-from engine.runs.rundir import PHASES, RunDir
+from engine.runs.rundir import RunDir
 from engine.settings import Settings, load_settings
 from engine.spec import RunSpec
+from engine.vocabulary import CANCELLED, DONE, FAILED, PHASES, RUNNING, Progress
 
-PHASE_FUNCTIONS: dict[str, Callable[[PhaseContext], None]] = {
-    "prepare": prepare.run,
-    "train": train.run,
-    "generate": generate.run,
-    "score": score.run,
-    "analyse": analyse.run,
-}
+# in the order of engine.vocabulary.PHASES
+PHASE_FUNCTIONS: dict[str, Callable[[PhaseContext], None]] = dict(
+    zip(PHASES, (prepare.run, train.run, generate.run, score.run, analyse.run), strict=True))
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -46,7 +43,7 @@ def execute(run: RunDir, settings: Settings | None = None, console: bool = False
     """
     settings = settings or load_settings()
     status = run.read_status()
-    done = list(status.get("phases_done", []))
+    done = list(status.phases_done)
     phase = "prepare"
     try:
         spec = RunSpec.model_validate(run.read_spec())
@@ -54,12 +51,12 @@ def execute(run: RunDir, settings: Settings | None = None, console: bool = False
 
         ctx = PhaseContext(run=run, spec=spec, settings=settings, device=pick_device(spec.resources.device),
                            console=console)
-        run.update_status(state="running", error=None, started_at=status.get("started_at") or time.time())
+        run.update_status(state=RUNNING, error=None, started_at=status.started_at or time.time())
         for phase in PHASES:
             if phase in done:
                 continue
             ctx.check_cancel()
-            run.update_status(phase=phase, progress={"phase": phase, "done": 0, "total": 0})
+            run.update_status(phase=phase, progress=Progress(phase, 0, 0))
             run.append_event("phase", phase=phase, status="start")
             if console:
                 print(f"[{run.run_id}] {phase}", file=sys.stderr, flush=True)
@@ -69,20 +66,20 @@ def execute(run: RunDir, settings: Settings | None = None, console: bool = False
             run.update_status(phases_done=done)
             run.append_event("phase", phase=phase, status="end", seconds=time.time() - started)
     except Cancelled as exc:
-        run.update_status(state="cancelled", finished_at=time.time(), error=None)
+        run.update_status(state=CANCELLED, finished_at=time.time(), error=None)
         run.append_event("cancelled", phase=phase, message=str(exc))
-        return "cancelled"
+        return CANCELLED
     except Exception as exc:  # pylint: disable=broad-exception-caught
         # one bad run must never take down the worker: record everything and report failure
         record = _error_record(phase, exc)
-        run.update_status(state="failed", finished_at=time.time(), error=record)
+        run.update_status(state=FAILED, finished_at=time.time(), error=record)
         run.append_event("error", **record)
         if console:
             print(f"\n[{run.run_id}] failed in {phase}: {exc}", file=sys.stderr)
-        return "failed"
-    run.update_status(state="done", phase=None, finished_at=time.time(), progress=None)
+        return FAILED
+    run.update_status(state=DONE, phase=None, finished_at=time.time(), progress=None)
     run.append_event("done")
-    return "done"
+    return DONE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m engine.phases.recipe RUN_DIR", file=sys.stderr)
         return 2
     state = execute(RunDir(Path(args[0])))
-    return {"done": 0, "cancelled": 3}.get(state, 1)
+    return {DONE: 0, CANCELLED: 3}.get(state, 1)
 
 
 if __name__ == "__main__":

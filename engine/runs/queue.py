@@ -15,9 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.runs.rundir import ACTIVE_STATES, RunDir, iter_runs, read_json, release_lock, write_json_atomic
+from engine.runs.rundir import RunDir, iter_runs, read_json, release_lock, write_json_atomic
 from engine.settings import Settings
-from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study
+from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study, spec_or_none
+from engine.vocabulary import (
+    CANCELLED,
+    CLAIMABLE_STATES,
+    FAILED,
+    QUEUED,
+    RESUMABLE_STATES,
+    RUNNING,
+    TERMINAL_STATES,
+    RunStatus,
+    summarise,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,15 @@ def preflight(spec: RunSpec, settings: Settings) -> list[SpecError]:
     return errors
 
 
+def preflight_all(spec: RunSpec | StudySpec, settings: Settings) -> list[SpecError]:
+    """`preflight` of a run, or of every run of a study, each problem once."""
+    specs = [item.spec for item in expand_study(spec)] if isinstance(spec, StudySpec) else [spec]
+    errors: list[SpecError] = []
+    for item in specs:
+        errors.extend(e for e in preflight(item, settings) if e not in errors)
+    return errors
+
+
 def submit_run(spec: RunSpec, settings: Settings, check: bool = True) -> Submitted:
     """Queue one run (idempotent: the same spec maps to the same run directory)."""
     if check:
@@ -55,30 +75,27 @@ def submit_run(spec: RunSpec, settings: Settings, check: bool = True) -> Submitt
     settings.ensure_dirs()
     run = RunDir(settings.runs_dir / spec.run_id())
     if run.spec_path.exists():
-        return Submitted(run.run_id, False, run.read_status().get("state", "queued"))
+        return Submitted(run.run_id, False, run.read_status().state)
     tmp = settings.runs_dir / f".{run.run_id}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     staged = RunDir(tmp)
     write_json_atomic(staged.spec_path, spec.model_dump(mode="json"))
-    write_json_atomic(staged.status_path, {"state": "queued", "submitted_at": time.time(), "phases_done": [],
-                                           "attempts": 0, "updated_at": time.time()})
+    write_json_atomic(staged.status_path, RunStatus(QUEUED, submitted_at=time.time(), updated_at=time.time()).to_dict())
     staged.append_event("submitted", label=spec.label, spec_hash=spec.spec_hash())
     try:
         tmp.rename(run.path)  # atomic: a half-written run directory is never visible
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-        return Submitted(run.run_id, False, run.read_status().get("state", "queued"))
-    return Submitted(run.run_id, True, "queued")
+        return Submitted(run.run_id, False, run.read_status().state)
+    return Submitted(run.run_id, True, QUEUED)
 
 
 def submit_study(study: StudySpec, settings: Settings, check: bool = True) -> dict[str, Any]:
     """Queue every run of a study and record the study (its runs and their configuration labels)."""
     runs = expand_study(study)
     if check:
-        errors: list[SpecError] = []
-        for item in runs:
-            errors.extend(e for e in preflight(item.spec, settings) if e not in errors)
+        errors = preflight_all(study, settings)
         if errors:
             raise SpecValidationError(errors)
     settings.ensure_dirs()
@@ -120,36 +137,10 @@ def find_run(settings: Settings, run_id: str) -> RunDir:
 
 
 def run_summary(run: RunDir) -> dict[str, Any]:
-    """One row for status tables: the run's state, phase, progress and what it is."""
-    spec = read_json(run.spec_path, {}) or {}
-    status = run.read_status()
-    state = status.get("state", "queued")
-    if state == "running" and not run.is_locked():
-        state = "stalled"  # its worker died; a worker will resume it
-    tasks = [t.get("name") for t in spec.get("tasks", [])]
-    progress = status.get("progress") or {}
-    try:
-        label = RunSpec.model_validate(spec).label
-    except Exception:  # pylint: disable=broad-exception-caught
-        label = spec.get("method", "?")
-    return {
-        "run_id": run.run_id,
-        "name": spec.get("name"),
-        "state": state,
-        "phase": status.get("phase"),
-        "progress_done": progress.get("done"),
-        "progress_total": progress.get("total"),
-        "label": label,
-        "model": (spec.get("model") or {}).get("id"),
-        "method": spec.get("method"),
-        "tasks": tasks,
-        "submitted_at": status.get("submitted_at"),
-        "updated_at": status.get("updated_at"),
-        "finished_at": status.get("finished_at"),
-        "attempts": status.get("attempts", 0),
-        "error": status.get("error"),
-        "heartbeat": run.last_heartbeat(),
-    }
+    """One row for status tables: what the run is and where it stands (engine.vocabulary.summarise)."""
+    spec_data = read_json(run.spec_path, {})
+    return summarise(run.run_id, spec_data, spec_or_none(spec_data), run.read_status(),
+                     owned=run.is_locked(), heartbeat=run.last_heartbeat())
 
 
 def list_runs(settings: Settings) -> list[dict[str, Any]]:
@@ -164,20 +155,19 @@ def claim_next(settings: Settings) -> tuple[RunDir, int] | None:
     candidates = []
     for run in iter_runs(settings.runs_dir):
         status = run.read_status()
-        if status.get("state") in ACTIVE_STATES:
-            candidates.append((status.get("submitted_at") or 0, run))
+        if status.state in CLAIMABLE_STATES:
+            candidates.append((status.submitted_at or 0, run))
     for _, run in sorted(candidates, key=lambda c: c[0]):
         fd = run.try_lock()
         if fd is None:
             continue
         status = run.read_status()  # re-read under the lock: another worker may have finished it
-        if status.get("state") not in ACTIVE_STATES:
+        if status.state not in CLAIMABLE_STATES:
             release_lock(fd)
             continue
-        orphaned = status.get("state") == "running"
-        run.update_status(state="running", attempts=int(status.get("attempts", 0)) + 1,
-                          claimed_at=time.time())
-        run.append_event("claimed", resumed=orphaned, phases_done=status.get("phases_done", []))
+        orphaned = status.state == RUNNING
+        run.update_status(state=RUNNING, attempts=status.attempts + 1, claimed_at=time.time())
+        run.append_event("claimed", resumed=orphaned, phases_done=status.phases_done)
         return run, fd
     return None
 
@@ -185,40 +175,39 @@ def claim_next(settings: Settings) -> tuple[RunDir, int] | None:
 def settle_run(run: RunDir, exit_code: int) -> str:
     """Make the run's final state true to what happened, also when the child died hard."""
     status = run.read_status()
-    state = status.get("state")
-    if state in ("done", "failed", "cancelled"):
-        return state
+    if status.state in TERMINAL_STATES:
+        return status.state
     if run.cancel_requested():
-        run.update_status(state="cancelled", finished_at=time.time())
-        run.append_event("cancelled", phase=status.get("phase"), message="stopped by the worker")
-        return "cancelled"
+        run.update_status(state=CANCELLED, finished_at=time.time())
+        run.append_event("cancelled", phase=status.phase, message="stopped by the worker")
+        return CANCELLED
     how = f"killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
     tail = ""
     with contextlib.suppress(OSError):
         tail = run.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-    error = {"phase": status.get("phase"), "type": "ProcessDied",
-             "message": f"the run process {how} during phase {status.get('phase')} "
+    error = {"phase": status.phase, "type": "ProcessDied",
+             "message": f"the run process {how} during phase {status.phase} "
                         "(out of memory? see log.txt)", "traceback": tail}
-    run.update_status(state="failed", finished_at=time.time(), error=error)
+    run.update_status(state=FAILED, finished_at=time.time(), error=error)
     run.append_event("error", **error)
-    return "failed"
+    return FAILED
 
 
 def cancel_run(settings: Settings, run_id: str) -> str:
     """Request cancellation; a queued run (nobody owns it) is cancelled at once."""
     run = find_run(settings, run_id)
-    state = run.read_status().get("state")
-    if state not in ACTIVE_STATES:
-        return state or "unknown"
+    state = run.read_status().state
+    if state not in CLAIMABLE_STATES:
+        return state
     run.request_cancel()
     fd = run.try_lock()
     if fd is not None:  # nobody is working on it: cancel it here
         try:
-            run.update_status(state="cancelled", finished_at=time.time())
-            run.append_event("cancelled", phase=run.read_status().get("phase"), message="cancelled while queued")
+            status = run.update_status(state=CANCELLED, finished_at=time.time())
+            run.append_event("cancelled", phase=status.phase, message="cancelled while queued")
         finally:
             release_lock(fd)
-        return "cancelled"
+        return CANCELLED
     return "cancelling"
 
 
@@ -227,15 +216,15 @@ def resume_run(settings: Settings, run_id: str) -> str:
     run = find_run(settings, run_id)
     fd = run.try_lock()
     if fd is None:
-        return "running"
+        return RUNNING
     try:
-        state = run.read_status().get("state")
-        if state not in ("failed", "cancelled"):
-            return state or "unknown"
+        state = run.read_status().state
+        if state not in RESUMABLE_STATES:
+            return state
         run.clear_cancel()
-        run.update_status(state="queued", error=None, finished_at=None)
+        run.update_status(state=QUEUED, error=None, finished_at=None)
         run.append_event("resume_requested", previous=state)
-        return "queued"
+        return QUEUED
     finally:
         release_lock(fd)
 

@@ -37,9 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
-ACTIVE_STATES = ("queued", "running")
-PHASES = ("prepare", "train", "generate", "score", "analyse")
+from engine.vocabulary import Progress, RunStatus
 
 SAMPLE_KEY = [
     ("run_id", pa.string()),
@@ -202,22 +200,30 @@ class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor p
             raise FileNotFoundError(f"{self.spec_path} is missing or unreadable")
         return data
 
-    def read_status(self) -> dict[str, Any]:
-        """The run's status, or {} when there is none yet."""
-        return read_json(self.status_path, default={}) or {}
+    def read_status(self) -> RunStatus:
+        """The run's status (engine.vocabulary.RunStatus); a fresh `queued` status when there is none."""
+        return RunStatus.from_dict(read_json(self.status_path, default={}))
 
-    def update_status(self, **changes: Any) -> dict[str, Any]:
-        """Merge `changes` into status.json (atomic replace) and return the new status."""
+    def update_status(self, **changes: Any) -> RunStatus:
+        """Set fields of the run's status (RunStatus field names) and write it atomically; returns it.
+
+        `progress` may be given as a mapping (phase, done, total) or a Progress.
+        """
         status = self.read_status()
-        status.update(changes)
-        status["updated_at"] = now()
-        write_json_atomic(self.status_path, status)
+        for key, value in changes.items():
+            if key == "progress" and isinstance(value, dict):
+                value = Progress(value.get("phase"), value.get("done"), value.get("total"))
+            if not hasattr(status, key) or key == "extra":
+                raise AttributeError(f"status.json has no field '{key}'")
+            setattr(status, key, value)
+        status.updated_at = now()
+        write_json_atomic(self.status_path, status.to_dict())
         return status
 
     # --- events ----------------------------------------------------------------------------
-    def append_event(self, kind: str, **fields: Any) -> None:
+    def append_event(self, event_type: str, **fields: Any) -> None:
         """Append one event line; a single write() of one line keeps concurrent appends whole."""
-        record = {"t": now(), "type": kind, **fields}
+        record = {"t": now(), "type": event_type, **fields}
         line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
         with open(self.events_path, "a", encoding="utf-8") as fh:
             fh.write(line)

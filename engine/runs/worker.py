@@ -110,15 +110,26 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
 
 
 def start_background_worker(settings: Settings, log_file: Path | None = None) -> int:
-    """Start `codetune worker` as a detached process (used by the app); returns its pid."""
+    """Start a worker (`python -m engine.runs.worker`) as a detached process (used by the app); returns its pid."""
     settings.ensure_dirs()
     log_path = log_file or settings.home / "worker.log"
     with open(log_path, "ab") as log:
         # the worker is detached and must outlive this call: no `with`, it is never waited for here
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "ui.cli", "worker"],
+            [sys.executable, "-m", "engine.runs.worker"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the app's restarts
             env={**os.environ, "CODETUNE_HOME": str(settings.home), "PYTHONUNBUFFERED": "1"},
         )
     return proc.pid
+
+
+def main() -> int:
+    """Entry point of the background worker the app starts: work the queue until stopped."""
+    count = work(load_settings(), log=lambda message: print(message, flush=True))
+    print(f"worker finished: {count} run(s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,7 @@ the store: RunSpec (one run) and StudySpec (a matrix of runs), parsing with ever
 
 from engine.errors import SpecError, SpecValidationError
 from engine.spec.checks import parse_run_spec
-from engine.spec.parse import load_spec_file, parse_spec
+from engine.spec.parse import load_spec_file, parse_spec, spec_or_none
 from engine.spec.run import (
     PAPER_TARGET_MODULES,
     CustomTaskSpec,
@@ -33,5 +33,5 @@ __all__ = [
     "PAPER_TARGET_MODULES", "CustomTaskSpec", "EvalSpec", "LoraSpec", "MixtureSpec", "ModelSpec",
     "QuantSpec", "ResourceSpec", "RunSpec", "SpecError", "SpecValidationError", "StudyConfig", "StudyRun",
     "StudySpec", "TaskEntry", "TrainSpec", "canonical_hash", "deep_merge", "expand_study", "load_spec_file",
-    "parse_run_spec", "parse_spec", "parse_study_spec", "slug",
+    "parse_run_spec", "parse_spec", "parse_study_spec", "slug", "spec_or_none",
 ]

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.errors import SpecError, SpecValidationError
 from engine.spec.checks import parse_run_spec
 from engine.spec.run import RunSpec
@@ -45,3 +47,14 @@ def load_spec_file(path: str | Path) -> RunSpec | StudySpec:
 
 
 # --- study expansion --------------------------------------------------------------------------
+
+
+def spec_or_none(data: Any) -> RunSpec | None:
+    """The RunSpec in `data` (a saved spec.json), or None when it does not validate (a spec written by
+    another version, or a damaged file): callers show what they can instead of failing."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return RunSpec.model_validate(dict(data))
+    except ValidationError:
+        return None

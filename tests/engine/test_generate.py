@@ -88,3 +88,19 @@ def test_finish_reason_length_and_token_counts(loaded):
         assert o.finish_reason in ("length", "eos")
         assert (o.finish_reason == "length") == (o.completion_tokens == 5)
         assert o.prompt_tokens > 0 and o.latency_s > 0
+
+
+def test_sampled_generation_resumed_equals_uninterrupted(loaded):
+    """A resumed generate phase skips the batches already written; every other batch keeps the seed
+    and the contents it has in the uninterrupted plan, so sampled completions are the same."""
+    model, tokenizer = loaded
+    requests = _requests(tokenizer)
+    settings = DecodeSettings(n_samples=2, temperature=0.9, batch_size=2, seed=7,
+                              stop_token_ids=tuple(models.stop_token_ids(tokenizer, model)))
+    batches = list(generate(model, tokenizer, requests, settings))
+    whole = {(o.key, o.sample_index): o.completion for batch in batches for o in batch}
+    first = {o.key for o in batches[0]}
+    resumed = {(o.key, o.sample_index): o.completion
+               for batch in generate(model, tokenizer, requests, settings, done=first) for o in batch}
+    assert set(resumed) == {k for k in whole if k[0] not in first}
+    assert resumed == {k: v for k, v in whole.items() if k[0] not in first}

@@ -36,11 +36,11 @@ def test_ray_executor_runs_the_queue(workspace, tiny_model, tmp_path):
     assert count == 3, messages
     for run_id in good:
         run = RunDir(settings.runs_dir / run_id)
-        assert run.read_status()["state"] == "done", run.read_status()
+        assert run.read_status().state == "done", run.read_status()
         assert run.artifact("generations").exists()
         assert any('"ray_submitted"' in line for line in run.events_path.read_text().splitlines())
     failed = RunDir(settings.runs_dir / bad).read_status()
-    assert failed["state"] == "failed" and failed["error"]["phase"] == "prepare"
+    assert failed.state == "failed" and failed.error["phase"] == "prepare"
 
 
 def test_task_resources_follow_the_spec(tiny_model):

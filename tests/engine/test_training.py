@@ -164,3 +164,16 @@ def test_packing_packs_several_examples_per_sequence(tiny_model, tmp_path, strat
             assert max(lengths) <= 256 and sum(lengths) > 256
     assert sizes[False] == len(records)
     assert sizes[True] < len(records) / 3  # ~40-token examples, 256-token sequences
+
+
+def test_lora_adapters_start_from_the_spec_seed(tiny_model):
+    """The same spec and seed give the same initial adapters, whatever the global RNG did before."""
+    spec = _spec(tiny_model, "lora")
+    settings = load_settings()
+    adapters = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # what happened in the process before must not matter
+        model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
+        adapters.append({k: v.detach().clone() for k, v in model.state_dict().items() if "lora_A" in k})
+    assert adapters[0] and adapters[0].keys() == adapters[1].keys()
+    assert all(torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0])

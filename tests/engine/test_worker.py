@@ -69,7 +69,7 @@ def test_worker_killed_mid_training_resumes_from_checkpoint(workspace, tiny_mode
     if child:
         _wait_for(lambda: not Path(f"/proc/{child}").exists() or
                   "zombie" in Path(f"/proc/{child}/status").read_text().lower(), 30, "the run process to die")
-    assert run.read_status()["state"] == "running"
+    assert run.read_status().state == "running"
     assert queue.run_summary(run)["state"] == "stalled"
     step_at_kill = max(e["step"] for e in _events(run) if e["type"] == "checkpoint")
 
@@ -77,8 +77,8 @@ def test_worker_killed_mid_training_resumes_from_checkpoint(workspace, tiny_mode
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out
     status = run.read_status()
-    assert status["state"] == "done", status
-    assert status["attempts"] == 2
+    assert status.state == "done", status
+    assert status.attempts == 2
     events = _events(run)
     resumes = [e for e in events if e["type"] == "resume"]
     assert resumes and resumes[-1]["checkpoint"].startswith("checkpoint-")
@@ -100,7 +100,7 @@ def test_two_workers_claim_each_run_once(workspace, tiny_model):
         run = RunDir(settings.runs_dir / run_id)
         claims = [e for e in _events(run) if e["type"] == "claimed"]
         assert len(claims) == 1, (run_id, claims)
-        assert run.read_status()["state"] == "done"
+        assert run.read_status().state == "done"
     ran = [line.split("running ")[1] for out in outputs for line in out.splitlines() if "running " in line]
     assert sorted(ran) == sorted(ids)
 
@@ -117,10 +117,10 @@ def test_a_failing_run_is_recorded_and_the_queue_goes_on(workspace, tiny_model, 
     out, _ = worker.communicate(timeout=600)
     assert worker.returncode == 0, out
     status = bad.read_status()
-    assert status["state"] == "failed"
-    assert status["error"]["phase"] == "prepare"
-    assert "does not exist" in status["error"]["message"] and "CODETUNE_DATA_DIR" in status["error"]["message"]
-    assert good.read_status()["state"] == "done", good.read_status()
+    assert status.state == "failed"
+    assert status.error["phase"] == "prepare"
+    assert "does not exist" in status.error["message"] and "CODETUNE_DATA_DIR" in status.error["message"]
+    assert good.read_status().state == "done", good.read_status()
     assert (bad.spec_path.exists() and bad.events_path.exists())  # nothing written is lost
     cli = subprocess.run([sys.executable, "-m", "ui.cli", "status", bad.run_id], capture_output=True,
                          text=True, check=True)
@@ -138,25 +138,25 @@ def test_a_run_process_killed_is_marked_failed_and_resumable(workspace, tiny_mod
     os.kill(child, signal.SIGKILL)  # e.g. the kernel's OOM killer
     out, _ = worker.communicate(timeout=600)
     status = victim.read_status()
-    assert status["state"] == "failed" and status["error"]["type"] == "ProcessDied"
-    assert "signal 9" in status["error"]["message"] and status["error"]["phase"] == "train"
-    assert after.read_status()["state"] == "done", out
+    assert status.state == "failed" and status.error["type"] == "ProcessDied"
+    assert "signal 9" in status.error["message"] and status.error["phase"] == "train"
+    assert after.read_status().state == "done", out
     assert queue.resume_run(settings, victim.run_id) == "queued"
-    assert victim.read_status()["state"] == "queued"
+    assert victim.read_status().state == "queued"
 
 
 def test_cancel_queued_and_running_runs(workspace, tiny_model):
     settings = load_settings()
     queued = queue.submit_run(_spec(tiny_model, method="none", train={"seed": 99}), settings).run_id
     assert queue.cancel_run(settings, queued) == "cancelled"
-    assert RunDir(settings.runs_dir / queued).read_status()["state"] == "cancelled"
+    assert RunDir(settings.runs_dir / queued).read_status().state == "cancelled"
     long = RunDir(settings.runs_dir / queue.submit_run(
         _spec(tiny_model, train={"max_steps": 2000, "save_steps": 5}), settings).run_id)
     worker = _worker("--once")
     _wait_for(lambda: any(e["type"] == "train" for e in _events(long)), 180, "training to start")
     assert queue.cancel_run(settings, long.run_id) == "cancelling"
     worker.communicate(timeout=300)
-    assert long.read_status()["state"] == "cancelled"
+    assert long.read_status().state == "cancelled"
     assert any(e["type"] == "checkpoint" for e in _events(long))  # a checkpoint to resume from
     assert queue.resume_run(settings, long.run_id) == "queued"
     assert not long.cancel_requested()
