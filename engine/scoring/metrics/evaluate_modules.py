@@ -27,7 +27,8 @@ does (only the metrics that take one use it, e.g. codebleu); any other keyword i
 name and a class named after it; everything else comes from `engine.scoring.metrics` (its public API:
 `compute`, `get_metric`) when the module is loaded, so the project must be installed in the
 environment that loads it (`pip install -e .`; evaluate copies the script into its own module cache, so
-it cannot import anything relative to its folder).
+it cannot import anything relative to its folder). A metric from a plugin module is found only where the
+same CODETUNE_PLUGINS is set; elsewhere loading the module fails with the registry's "unknown metric".
 
 Folder names: a registered name made only of lower-case ASCII letters, digits and underscores (not
 starting with a digit) is used as it is; any other name is reduced to those characters and given a
@@ -94,7 +95,7 @@ class {class_name}(evaluate.Metric):
         options = ", ".join(metric.options) or "none"
         keys = ", ".join(repr(METRIC_NAME + suffix) for suffix in ("", "_corpus", "_per_sample", "_meta"))
         return evaluate.MetricInfo(
-            description=f"{{metric.description}} (CodeTune Studio metric {{METRIC_NAME!r}}; {{metric.scale}})",
+            description=f"{{metric.description}} (CodeTune Studio metric {{METRIC_NAME!r}})",
             citation="",
             inputs_description=(
                 "predictions: list of str; references: list of str, one per prediction; lang: the code "
@@ -107,8 +108,9 @@ class {class_name}(evaluate.Metric):
             }}),
         )
 
+    # pylint: disable-next=arguments-differ  # adds lang and the metric's options, as evaluate intends
     def _compute(self, predictions: list[str], references: list[str], lang: str | None = None,
-                 **options: Any) -> dict[str, Any]:  # pylint: disable=arguments-differ
+                 **options: Any) -> dict[str, Any]:
         result = _registry().compute([METRIC_NAME], list(predictions), list(references), lang=lang,
                                      options={{METRIC_NAME: options}} if options else None)[METRIC_NAME]
         return {{
@@ -153,6 +155,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the script is meant to be read by others too
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
