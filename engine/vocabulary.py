@@ -20,13 +20,14 @@ from typing import Any, Protocol
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 STALLED = "stalled"  # shown, never stored: `running` in status.json, but no live process owns the run
+CORRUPT = "corrupt"  # status.json is missing or unreadable: never claimed, shown with the file and why
 
 STORED_STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
-SHOWN_STATES = (QUEUED, RUNNING, STALLED, DONE, FAILED, CANCELLED)
+SHOWN_STATES = (QUEUED, RUNNING, STALLED, DONE, FAILED, CANCELLED, CORRUPT)
 CLAIMABLE_STATES = (QUEUED, RUNNING)  # a worker may claim these (a running one only when orphaned)
 ACTIVE_STATES = (QUEUED, RUNNING, STALLED)  # as shown: not finished yet
 TERMINAL_STATES = (DONE, FAILED, CANCELLED)
-RESUMABLE_STATES = (FAILED, CANCELLED)
+RESUMABLE_STATES = (FAILED, CANCELLED, CORRUPT)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ STATE_STYLES: dict[str, StateStyle] = {
     DONE: StateStyle("✅", "#2e9e5b", "every phase finished"),
     FAILED: StateStyle("❌", "#d64545", "a phase raised or the process died; resume retries from that phase"),
     CANCELLED: StateStyle("⛔", "#7b6f8f", "stopped on request; resume continues from its last checkpoint"),
+    CORRUPT: StateStyle("🧩", "#a05a2c", "a run file cannot be read; its error names the file. Fix the file, or "
+                        "resume the run to start its status afresh, or delete it"),
 }
 
 # --- phases -------------------------------------------------------------------------------------
@@ -104,15 +107,17 @@ class RunStatus:  # pylint: disable=too-many-instance-attributes  # one field pe
     def from_dict(cls, data: Any) -> RunStatus:
         """Tolerant parse: a missing or ill-typed value takes its default, unknown keys go to `extra`."""
         if not isinstance(data, Mapping):
-            return cls()
+            return cls.corrupt(f"status.json holds {type(data).__name__}, not an object")
         progress = data.get("progress")
         phases = data.get("phases_done")
         error = data.get("error")
         state = data.get("state")
         attempts = data.get("attempts")
         known = {f.name for f in fields(cls)} - {"extra"}
+        if state not in (*STORED_STATES, CORRUPT):
+            return cls.corrupt(f"status.json has no valid state ({state!r})")
         return cls(
-            state=state if state in STORED_STATES else QUEUED,
+            state=state,
             phase=data.get("phase") if isinstance(data.get("phase"), str) else None,
             phases_done=[str(p) for p in phases] if isinstance(phases, list) else [],
             progress=Progress(progress.get("phase"), _number(progress.get("done")), _number(progress.get("total")))
@@ -126,6 +131,11 @@ class RunStatus:  # pylint: disable=too-many-instance-attributes  # one field pe
             error=dict(error) if isinstance(error, Mapping) else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+    @classmethod
+    def corrupt(cls, why: str) -> RunStatus:
+        """The status shown for a run whose status.json cannot be read: `corrupt`, with the reason."""
+        return cls(state=CORRUPT, error={"phase": None, "type": "CorruptRunFile", "message": why})
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to status.json (the same keys as ever)."""

@@ -9,7 +9,9 @@ claimed again, to resume from its last phase and checkpoint.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expa
 from engine.vocabulary import (
     CANCELLED,
     CLAIMABLE_STATES,
+    CORRUPT,
     FAILED,
     QUEUED,
     RESUMABLE_STATES,
@@ -76,18 +79,24 @@ def submit_run(spec: RunSpec, settings: Settings, check: bool = True) -> Submitt
     run = RunDir(settings.runs_dir / spec.run_id())
     if run.spec_path.exists():
         return Submitted(run.run_id, False, run.read_status().state)
-    tmp = settings.runs_dir / f".{run.run_id}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    staged = RunDir(tmp)
-    write_json_atomic(staged.spec_path, spec.model_dump(mode="json"))
-    write_json_atomic(staged.status_path, RunStatus(QUEUED, submitted_at=time.time(), updated_at=time.time()).to_dict())
-    staged.append_event("submitted", label=spec.label, spec_hash=spec.spec_hash())
+    # a staging folder of this call alone: concurrent submits of the same run never share one
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run.run_id}.", suffix=".partial", dir=settings.runs_dir))
     try:
-        tmp.rename(run.path)  # atomic: a half-written run directory is never visible
-    except OSError:
+        staged = RunDir(tmp)
+        write_json_atomic(staged.spec_path, spec.model_dump(mode="json"))
+        write_json_atomic(staged.status_path,
+                          RunStatus(QUEUED, submitted_at=time.time(), updated_at=time.time()).to_dict())
+        staged.append_event("submitted", label=spec.label, spec_hash=spec.spec_hash())
+        try:
+            # rename(2) of a directory onto a non-empty one fails: exactly one submit creates the run,
+            # and a half-written run directory is never visible
+            os.rename(tmp, run.path)
+        except OSError:
+            if not run.spec_path.exists():
+                raise
+            return Submitted(run.run_id, False, run.read_status().state)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        return Submitted(run.run_id, False, run.read_status().state)
     return Submitted(run.run_id, True, QUEUED)
 
 
@@ -166,8 +175,12 @@ def claim_next(settings: Settings) -> tuple[RunDir, int] | None:
             release_lock(fd)
             continue
         orphaned = status.state == RUNNING
-        run.update_status(state=RUNNING, attempts=status.attempts + 1, claimed_at=time.time())
-        run.append_event("claimed", resumed=orphaned, phases_done=status.phases_done)
+        try:
+            run.update_status(state=RUNNING, attempts=status.attempts + 1, claimed_at=time.time())
+            run.append_event("claimed", resumed=orphaned, phases_done=status.phases_done)
+        except OSError:  # a full disk or a vanished run: leave it as it was for a later claim
+            release_lock(fd)
+            raise
         return run, fd
     return None
 
@@ -222,7 +235,8 @@ def resume_run(settings: Settings, run_id: str) -> str:
         if state not in RESUMABLE_STATES:
             return state
         run.clear_cancel()
-        run.update_status(state=QUEUED, error=None, finished_at=None)
+        fresh = {"phases_done": [], "submitted_at": time.time()} if state == CORRUPT else {}
+        run.update_status(state=QUEUED, error=None, finished_at=None, **fresh)
         run.append_event("resume_requested", previous=state)
         return QUEUED
     finally:

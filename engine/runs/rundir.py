@@ -114,22 +114,40 @@ def now() -> float:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` so readers see either the old or the new file, never a torn one."""
+    """Write JSON to `path` so readers see either the old or the new file, never a torn one; a failed
+    write (a full disk) leaves the old file and no temporary file behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def read_json_checked(path: Path) -> tuple[Any, str | None]:
+    """(data, None), or (None, why) when the file is missing or is not readable JSON."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh), None
+    except FileNotFoundError:
+        return None, f"{path.name} is missing"
+    except UnicodeDecodeError as exc:
+        return None, f"{path.name} is not UTF-8 text (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return None, f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    except OSError as exc:
+        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """Read a JSON file; `default` when it is missing or (mid-write on a foreign FS) unreadable."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default
+    """Read a JSON file; `default` when it is missing or unreadable (see read_json_checked for why)."""
+    data, problem = read_json_checked(path)
+    return default if problem else data
 
 
 def write_table_atomic(path: Path, table: pa.Table) -> None:
@@ -201,8 +219,16 @@ class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor p
         return data
 
     def read_status(self) -> RunStatus:
-        """The run's status (engine.vocabulary.RunStatus); a fresh `queued` status when there is none."""
-        return RunStatus.from_dict(read_json(self.status_path, default={}))
+        """The run's status (engine.vocabulary.RunStatus): `corrupt`, with the file and why in its error,
+        when status.json is missing or unreadable (a submitted run always has one)."""
+        data, problem = read_json_checked(self.status_path)
+        if problem:
+            return RunStatus.corrupt(f"{problem} ({self.status_path})")
+        status = RunStatus.from_dict(data)
+        if status.error and status.error.get("type") == "CorruptRunFile" and not status.error.get("file"):
+            status.error = {**status.error, "message": f"{status.error['message']} ({self.status_path})",
+                            "file": str(self.status_path)}
+        return status
 
     def update_status(self, **changes: Any) -> RunStatus:
         """Set fields of the run's status (RunStatus field names) and write it atomically; returns it.
@@ -253,7 +279,10 @@ class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor p
         The kernel releases the lock when every process holding the fd exits, however it dies,
         which is what lets another worker resume a run whose worker was killed.
         """
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the run directory was removed
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -277,9 +306,10 @@ class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor p
         )
 
     def last_heartbeat(self) -> float | None:
-        """Time of the last heartbeat, or None when there is none."""
+        """Time of the last heartbeat, or None when there is none (or it is unreadable)."""
         data = read_json(self.path / "heartbeat.json")
-        return data.get("t") if data else None
+        stamp = data.get("t") if isinstance(data, dict) else None
+        return float(stamp) if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else None
 
     # --- cancellation ----------------------------------------------------------------------
     def request_cancel(self) -> None:
@@ -304,9 +334,10 @@ def release_lock(fd: int) -> None:
 
 
 def iter_runs(runs_dir: Path) -> Iterator[RunDir]:
-    """Every run directory under `runs_dir` (those with a spec.json), oldest first by name."""
+    """Every run directory under `runs_dir` (those with a spec.json), oldest first by name; staging
+    and deleted folders (hidden, '.'-prefixed) are not runs."""
     if not runs_dir.is_dir():
         return
     for child in sorted(runs_dir.iterdir()):
-        if child.is_dir() and (child / "spec.json").exists():
+        if not child.name.startswith(".") and child.is_dir() and (child / "spec.json").exists():
             yield RunDir(child)

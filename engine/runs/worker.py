@@ -21,6 +21,7 @@ from typing import Any
 from engine.runs.queue import claim_next, settle_run
 from engine.runs.rundir import read_json, release_lock, write_json_atomic
 from engine.settings import Settings, load_settings
+from engine.vocabulary import CANCELLED
 
 IDLE_POLL_S = 2.0
 WORKER_STALE_S = 30.0
@@ -74,8 +75,11 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
     me = _registry(settings) / f"{socket.gethostname()}-{os.getpid()}.json"
 
     def beat(current: str | None) -> None:
-        write_json_atomic(me, {"pid": os.getpid(), "host": socket.gethostname(), "t": time.time(),
-                               "run": current, "executor": executor})
+        try:
+            write_json_atomic(me, {"pid": os.getpid(), "host": socket.gethostname(), "t": time.time(),
+                                   "run": current, "executor": executor})
+        except OSError as exc:  # the registry entry is best effort: a full disk must not stop the queue
+            log(f"worker {os.getpid()}: cannot write {me}: {exc}")
 
     if executor == "ray":
         from engine.executors import ray_executor
@@ -88,7 +92,14 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
     try:
         while not stop() and (max_runs is None or executed < max_runs):
             beat(None)
-            claimed = claim_next(settings)
+            try:
+                claimed = claim_next(settings)
+            except OSError as exc:  # e.g. a full disk: say so and try again later, never stop the queue
+                log(f"worker {os.getpid()}: cannot claim a run: {exc}")
+                if once:
+                    break
+                time.sleep(IDLE_POLL_S)
+                continue
             if claimed is None:
                 if once:
                     break
@@ -100,6 +111,11 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
             try:
                 code = local.execute(run, fd, stop=stop, beat=lambda current=run.run_id: beat(current))
                 state = settle_run(run, code)
+            except OSError:
+                if run.path.exists():
+                    raise
+                state = CANCELLED  # its folder was removed while it ran: nothing left to record
+                log(f"worker {os.getpid()}: {run.run_id} was removed while running; treated as cancelled")
             finally:
                 release_lock(fd)
             executed += 1

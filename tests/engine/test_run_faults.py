@@ -1,0 +1,155 @@
+"""Faults around the queue: concurrent submits of the same runs, unreadable run files, a run folder
+removed while it runs, a full disk at claim time. Nothing is lost, nothing stops the queue, and every
+problem names the file."""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import shutil
+
+import pytest
+
+from engine.runs import queue, worker
+from engine.runs.rundir import RunDir, iter_runs
+from engine.settings import load_settings
+from engine.spec import parse_study_spec
+from engine.vocabulary import CORRUPT, DONE, QUEUED
+
+
+def _study(name: str, models: list[str]):
+    return parse_study_spec({"name": name, "models": models, "tasks": ["gen-python", "sum-java"],
+                             "configurations": [{"name": "ST-LoRA", "method": "lora", "mode": "single"},
+                                                {"name": "MT-LoRA", "method": "lora"}]})
+
+
+def _submit_in_child(name, models, home, barrier, results):
+    import os
+
+    os.environ["CODETUNE_HOME"] = home
+    barrier.wait()
+    try:
+        record = queue.submit_study(_study(name, models), load_settings(), check=False)
+        results.put((name, len(record["runs"]), None))
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # reported to the parent
+        results.put((name, 0, repr(exc)))
+
+
+def test_concurrent_submits_of_shared_runs_lose_nothing(tmp_path, monkeypatch):
+    """Two studies sharing most of their runs, submitted at the same instant by two processes, both
+    succeed, and every run directory is complete (spec.json and status.json, state queued)."""
+    ctx = multiprocessing.get_context("fork")
+    shared = [f"org/model-{i}" for i in range(6)]
+    for trial in range(3):
+        home = tmp_path / f"home{trial}"
+        monkeypatch.setenv("CODETUNE_HOME", str(home))
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_submit_in_child, args=(name, models, str(home), barrier, results))
+                 for name, models in (("a", shared), ("b", [*shared, "org/other"]))]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+            assert proc.exitcode == 0
+        assert all(error is None for _, _, error in outcomes), outcomes
+        settings = load_settings()
+        folders = [p for p in settings.runs_dir.iterdir()]
+        assert not [p.name for p in folders if p.name.startswith(".")], "staging folders left behind"
+        runs = list(iter_runs(settings.runs_dir))
+        assert len(runs) == len(folders) == 7 * 4  # (zero-shot + 2 ST + 1 MT) per model, 7 models
+        assert all(r.status_path.exists() and r.read_status().state == QUEUED for r in runs)
+        studies = {s["name"]: s for s in queue.list_studies(settings)}
+        assert set(studies) == {"a", "b"} and len(studies["b"]["runs"]) == 28
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"\xff\xfe{not utf-8", "not UTF-8"),
+    (b"[1, 2]", "holds list"),
+    (b'{"state": "done", "phases_do', "not valid JSON"),
+    (b'{"state": "exploded"}', "no valid state"),
+    (None, "missing"),
+])
+def test_an_unreadable_status_marks_the_run_corrupt_and_the_queue_goes_on(tmp_path, monkeypatch, content, why):
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    record = queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+    bad = RunDir(settings.runs_dir / record["runs"][0]["run_id"])
+    if content is None:
+        bad.status_path.unlink()
+    else:
+        bad.status_path.write_bytes(content)
+    (bad.path / "heartbeat.json").write_text('"a json string"', encoding="utf-8")
+    rows = {r["run_id"]: r for r in queue.list_runs(settings)}
+    row = rows[bad.run_id]
+    assert row["state"] == CORRUPT and row["heartbeat"] is None
+    assert why in row["error"]["message"] and str(bad.status_path) in row["error"]["message"]
+    assert all(r["state"] == QUEUED for rid, r in rows.items() if rid != bad.run_id)
+    claimed = []
+    while (got := queue.claim_next(settings)) is not None:
+        run, fd = got
+        claimed.append(run.run_id)
+        run.update_status(state=DONE)
+        worker.release_lock(fd)
+    assert bad.run_id not in claimed and len(claimed) == len(rows) - 1
+    assert queue.resume_run(settings, bad.run_id) == QUEUED  # resuming starts its status afresh
+    assert bad.read_status().state == QUEUED and bad.read_status().phases_done == []
+
+
+def test_the_cli_names_the_corrupt_file(tmp_path, monkeypatch, capsys):
+    from ui import cli
+
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    record = queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+    bad = RunDir(settings.runs_dir / record["runs"][0]["run_id"])
+    bad.status_path.write_bytes(b"\xff\xfe")
+    assert cli.main(["status"]) == 0
+    assert cli.main(["status", bad.run_id]) == 0
+    out = capsys.readouterr().out
+    assert CORRUPT in out and "status.json is not UTF-8" in out
+
+
+def test_a_run_removed_while_running_does_not_stop_the_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    record = queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+    ids = [r["run_id"] for r in record["runs"]][:2]
+    for other in [r["run_id"] for r in record["runs"]][2:]:
+        queue.cancel_run(settings, other)
+
+    def fake_execute(run, fd, **_):
+        del fd
+        if run.run_id == ids[0]:
+            shutil.rmtree(run.path)  # `rm -rf` of the running run's folder
+            return -9
+        run.update_status(state=DONE)
+        return 0
+
+    monkeypatch.setattr("engine.executors.local.execute", fake_execute)
+    messages: list[str] = []
+    assert worker.work(settings, once=True, stop=lambda: False, log=messages.append) == 2
+    assert any("removed while running" in m for m in messages)
+    assert RunDir(settings.runs_dir / ids[1]).read_status().state == DONE
+
+
+def test_a_full_disk_at_claim_time_leaves_the_run_queued_and_no_temp_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    record = queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+
+    def full_disk(data, fh, **_):
+        fh.write(json.dumps(data)[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("engine.runs.rundir.json.dump", full_disk)
+    with pytest.raises(OSError):
+        queue.claim_next(settings)
+    messages: list[str] = []
+    assert worker.work(settings, once=True, stop=lambda: False, log=messages.append) == 0
+    assert any("No space left" in m for m in messages)
+    monkeypatch.undo()
+    runs = [RunDir(settings.runs_dir / r["run_id"]) for r in record["runs"]]
+    assert all(r.read_status().state == QUEUED and not r.is_locked() for r in runs)
+    assert not list(settings.runs_dir.glob("*/.*.tmp"))
