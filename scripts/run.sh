@@ -10,6 +10,11 @@ VENV=.venv
 export CODETUNE_HOME="${CODETUNE_HOME:-$PWD/workspace}"
 export CODETUNE_DATA_DIR="${CODETUNE_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 mkdir -p "$CODETUNE_HOME"
+# the command line finds this workspace from anywhere in the checkout (engine/settings.py)
+if [ ! -e .codetune.toml ]; then
+  printf '# written by make run: the workspace and data the app uses, for `codetune` in this checkout\nhome = "%s"\ndata_dir = "%s"\n' \
+    "$CODETUNE_HOME" "$CODETUNE_DATA_DIR" > .codetune.toml
+fi
 
 "$VENV/bin/codetune" worker >>"$CODETUNE_HOME/worker.log" 2>&1 &
 WORKER=$!

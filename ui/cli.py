@@ -136,7 +136,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune status`: a table of every run, one run in detail, or JSON."""
-    print(f"workspace: {settings.home}", file=sys.stderr)
     if args.run:
         _print_run(args.run, settings)
         return 0
@@ -297,9 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse `argv`, run the subcommand and turn known errors into messages and exit codes."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sandbox"]:  # the sandbox has its own command line, --help included
+        return api.sandbox_command(argv[1:])
     args = build_parser().parse_args(argv)
-    settings = api.current_settings()
     try:
+        settings = api.current_settings()
+        if args.command not in ("presets", "models"):
+            print(settings.describe(), file=sys.stderr)
         return args.func(args, settings)
     except SpecValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
