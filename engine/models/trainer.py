@@ -62,6 +62,21 @@ def precision_flags(spec: RunSpec, device: str) -> dict[str, bool]:
     return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
 
 
+def logged_mean_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """The mean training loss per optimiser step over the whole run, from the trainer's log history
+    (restored from the checkpoint on a resume, so a resumed run reports what an uninterrupted one
+    would; the trainer's own `training_loss` covers only the steps since the resume)."""
+    total = steps = 0.0
+    previous = 0
+    for entry in log_history:
+        loss, step = entry.get("loss"), entry.get("step")
+        if isinstance(loss, (int, float)) and isinstance(step, int) and step > previous and not math.isnan(loss):
+            total += loss * (step - previous)
+            steps += step - previous
+            previous = step
+    return total / steps if steps else None
+
+
 def last_checkpoint(run: RunDir) -> str | None:
     """The newest complete checkpoint folder, if any."""
     if not run.checkpoints_dir.is_dir():
@@ -227,7 +242,9 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
     best = trainer.state.best_metric
     steps = trainer.state.global_step
     stopped_early = bool(config.load_best_model_at_end and steps < trainer.state.max_steps)
-    loss = output.training_loss if output.training_loss is not None and not math.isnan(output.training_loss) else None
+    loss = logged_mean_loss(trainer.state.log_history)
+    if loss is None and output.training_loss is not None and not math.isnan(output.training_loss):
+        loss = output.training_loss
     return TrainResult(steps=steps, train_loss=loss, best_eval_loss=best,
                        tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
                        seconds=time.time() - started, stopped_early=stopped_early)

@@ -177,3 +177,25 @@ def test_lora_adapters_start_from_the_spec_seed(tiny_model):
         adapters.append({k: v.detach().clone() for k, v in model.state_dict().items() if "lora_A" in k})
     assert adapters[0] and adapters[0].keys() == adapters[1].keys()
     assert all(torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0])
+
+
+def test_train_loss_after_a_resume_covers_the_whole_run(tiny_model, tmp_path):
+    """A run resumed from its step-8 checkpoint reports the train loss of all 16 steps, as the
+    uninterrupted run does (not only the 8 steps after the resume)."""
+    import shutil
+
+    spec = _spec(tiny_model, "lora", max_steps=16, save_steps=8, save_total_limit=4)
+    settings = load_settings()
+    results = []
+    for name, resume_from in (("whole", None), ("resumed", "whole")):
+        run = RunDir(tmp_path / name)
+        run.path.mkdir()
+        if resume_from:
+            shutil.copytree(tmp_path / resume_from / "checkpoints" / "checkpoint-8", run.checkpoints_dir / "checkpoint-8")
+        tokenizer = models.load_tokenizer(spec, settings)
+        model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
+        results.append(train.train(spec, run, model, tokenizer, RECORDS * 4, [], "cpu"))
+    whole, resumed = results
+    assert whole.steps == resumed.steps == 16
+    assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-4)
+    assert train.logged_mean_loss([{"loss": 2.0, "step": 4}, {"loss": 1.0, "step": 12}]) == pytest.approx(16 / 12)
