@@ -15,8 +15,9 @@ from typing import Any
 
 from engine.data import mixture
 from engine.spec import RunSpec
-from engine.tasks.base import DataContext, Example, Task
+from engine.tasks.base import DataContext, Example
 from engine.tasks.registry import get_task
+from engine.tasks.task import Task
 
 
 @dataclass

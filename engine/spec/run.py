@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from engine.vocabulary import config_label
 from engine.vocabulary import is_multitask as families_are_multitask
@@ -149,10 +149,13 @@ class ResourceSpec(StrictModel):
 
 
 class CustomTaskSpec(StrictModel):
-    """A user dataset (JSONL) declared as a new task."""
+    """A user dataset (JSONL) declared as a new task; its family gives the prompt, post-processing,
+    metrics and execution (engine.tasks.families). Satisfies engine.tasks.custom.CustomTaskDeclaration."""
 
     name: str = Field(min_length=1)
-    kind: Literal["generation", "translation", "summarization"]
+    family: Literal["generation", "translation", "summarization"] = Field(
+        validation_alias=AliasChoices("family", "kind"),
+        description="the task family (`kind` is accepted as its former name)")
     language: Literal["python", "java", "csharp", "text"] = Field(description="language of the output")
     source_language: Literal["python", "java", "csharp", "text"] | None = None
     path: str = Field(min_length=1, description="JSONL file with one example per line")
@@ -160,8 +163,28 @@ class CustomTaskSpec(StrictModel):
     input_field: str = "input"
     target_field: str = "target"
     id_field: str | None = None
+    test_field: str | None = Field(None, description="generation (Python): field with test code run after the "
+                                   "prediction, e.g. asserts; makes the task executable (pass@k)")
+    entry_point_field: str | None = Field(None, description="with test_field: field naming the function under test; "
+                                          "the tests then define check(candidate), called with it (HumanEval form)")
     valid_fraction: float = Field(0.1, ge=0, lt=1)
     eval_fraction: float = Field(0.1, ge=0, lt=1)
+
+    @field_validator("test_field")
+    @classmethod
+    def _tests_need_python_generation(cls, value: str | None, info: ValidationInfo) -> str | None:
+        family, language = info.data.get("family"), info.data.get("language")
+        if value and (family != "generation" or language not in ("python", "text")):
+            raise ValueError(f"a {family} task in {language} cannot run tests: test_field needs family 'generation' "
+                             "with language 'python' (tests are Python code run after the prediction)")
+        return value
+
+    @field_validator("entry_point_field")
+    @classmethod
+    def _entry_point_needs_tests(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and not info.data.get("test_field"):
+            raise ValueError("entry_point_field needs test_field (the tests that call the entry point)")
+        return value
 
 
 def task_shorthand(value: Any) -> Any:
@@ -208,7 +231,7 @@ class RunSpec(StrictModel):
 
     @property
     def families(self) -> list[str]:
-        """Task families covered (generation / translation / summarization / a custom kind)."""
+        """Task families covered (generation / translation / summarization; a custom task's declared family)."""
         from engine.tasks.registry import family_of
 
         return sorted({family_of(t.name, self.custom_tasks) for t in self.tasks})
@@ -268,5 +291,3 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-

@@ -1,8 +1,10 @@
-"""The task contract: an Example, the Task base class, data errors, and the shared JSONL reader.
+"""The task contract's data: an Example, the facts that describe a task, the test program a task builds,
+the loader context and its errors, and the shared JSONL reader and split hash.
 
-A task variant (gen-python, trans-java-cs, sum-java, ...) knows how to load its splits from the
-data directory, build the chat messages for an example, give the training target, post-process a
-completion and, for executable tasks, build the test program for the sandbox.
+What a task *does* with these lives elsewhere: the prompt, target, post-processing, metrics and
+execution of each family in engine.tasks.families, the Task base class in engine.tasks.task, each
+variant's data loading in its family module (generation.py, translation.py, summarization.py,
+custom.py).
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from engine.errors import SpecError
-from engine.tasks import postprocess
+from engine.vocabulary import FAMILIES
 
 Split = Literal["train", "valid", "test"]
 SPLITS: tuple[Split, ...] = ("train", "valid", "test")
 LANGUAGE_NAMES = {"python": "Python", "java": "Java", "csharp": "C#", "text": "text"}
+Options = Mapping[str, tuple[tuple[Any, ...], Any]]  # option name -> (allowed values, default)
+
+
+def language_name(language: str | None) -> str:
+    """Display name of a language ('csharp' → 'C#'); no language reads as 'text'."""
+    language = language or "text"
+    return LANGUAGE_NAMES.get(language, language)
 
 
 @dataclass(frozen=True)
@@ -122,77 +130,20 @@ def stable_bucket(key: str, salt: str = "codetune") -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-class Task:
-    """Base class of a task variant. Subclasses set the class attributes and implement `load`."""
+@dataclass(frozen=True)
+class TaskFacts:
+    """What a task variant is: its name, family and languages, whether its predictions are executed,
+    the evaluation set's name and its options. Plain data: behaviour comes from the family."""
 
-    name: ClassVar[str]
-    family: ClassVar[str]  # generation | translation | summarization
-    language: ClassVar[str]  # language of the output
-    source_language: ClassVar[str | None] = None
-    description: ClassVar[str] = ""
-    executable: ClassVar[bool] = False
-    default_metrics: ClassVar[tuple[str, ...]] = ()
-    test_set: ClassVar[str] = "test"  # the evaluation set's name when the task has no eval_set option
-    # option name -> (allowed values, default)
-    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {}
+    name: str
+    family: str  # one of engine.vocabulary.FAMILIES
+    language: str  # language of the output ("text" for natural language)
+    source_language: str | None = None
+    description: str = ""
+    executable: bool = False
+    test_set: str = "test"  # the evaluation set's name when the task has no eval_set option
+    options: Options = field(default_factory=dict)
 
-    @property
-    def is_code(self) -> bool:
-        """Whether the task's output is code (not natural-language text)."""
-        return self.language != "text"
-
-    @property
-    def default_max_new_tokens(self) -> int:
-        """Default generation budget: 512 new tokens for code, 128 for text."""
-        return 512 if self.is_code else 128
-
-    def check_options(self, options: Mapping[str, Any], path: str) -> list[SpecError]:
-        """Errors for options the task does not have or values it does not allow."""
-        errors = []
-        for key, value in options.items():
-            if key not in self.options:
-                known = ", ".join(sorted(self.options)) or "none"
-                errors.append(SpecError(f"{path}.{key}", value, f"task {self.name} has no option '{key}'",
-                                        f"remove it (options of {self.name}: {known})"))
-                continue
-            allowed, _ = self.options[key]
-            if value not in allowed:
-                errors.append(SpecError(f"{path}.{key}", value, "not an allowed value",
-                                        f"use one of {', '.join(map(str, allowed))}"))
-        return errors
-
-    def option(self, ctx: DataContext, key: str) -> Any:
-        """The value of option `key`: the context's, else the task's default."""
-        return ctx.options.get(key, self.options[key][1])
-
-    def eval_set(self, ctx: DataContext) -> str:
-        """Name of the evaluation set in use (for display and the store)."""
-        return str(self.option(ctx, "eval_set")) if "eval_set" in self.options else self.test_set
-
-    # --- data ------------------------------------------------------------------------------
-    def load(self, split: Split, ctx: DataContext) -> list[Example]:
-        """Load the examples of `split` from the data directory."""
-        raise NotImplementedError
-
-    # --- prompting -------------------------------------------------------------------------
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        """The chat messages (system and user turns) for an example."""
-        raise NotImplementedError
-
-    def target(self, example: Example) -> str:
-        """The assistant turn the model is trained to produce."""
-        return example.target
-
-    def stop_strings(self) -> list[str]:
-        """Strings that end a completion (empty: stop at end of sequence only)."""
-        return []
-
-    def postprocess(self, completion: str, example: Example) -> str:
-        """The completion as scored: extracted code for code tasks, stripped text otherwise."""
-        del example
-        return postprocess.extract_code(completion) if self.is_code else completion.strip()
-
-    # --- execution -------------------------------------------------------------------------
-    def program(self, example: Example, prediction: str) -> TestProgram | None:
-        """The test program for `prediction`, or None when the task is not executable."""
-        del example, prediction
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"task {self.name!r}: unknown family {self.family!r}; known: {', '.join(FAMILIES)}")

@@ -6,20 +6,20 @@ gen-java    train: CodeXGLUE code-to-text Java pairs (docstring → method, spli
             default) or CONCODE dev (2,000, whitespace-tokenised); test: HumanEval-X Java (164),
             run as javac + java -ea.
 
-The prompt is the paper's: a system turn "expert {lang} developer" and a user turn with the
-summary and the signature of the function to implement.
+This module owns the two variants' data: which rows, and the example's input (the summary and the
+signature of the function to implement) and meta (what its test program needs). The prompt, the
+post-processing, the metrics and the test programs are the generation family's
+(engine.tasks.families, engine.tasks.programs).
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from typing import Any, ClassVar
 
 from engine.tasks import corpora, postprocess
-from engine.tasks.base import DataContext, DataError, Example, Split, Task, TestProgram, read_jsonl
-
-SYSTEM = "You are an expert {lang} developer. Generate complete and efficient code."
+from engine.tasks.base import DataContext, DataError, Example, Split, TaskFacts, read_jsonl
+from engine.tasks.task import Task
 
 
 def _user(summary: str, signature: str) -> str:
@@ -41,13 +41,12 @@ def normalise_python(code: str) -> str:
 class GenPython(Task):
     """NL → Python function; scored by running the tests."""
 
-    name = "gen-python"
-    family = "generation"
-    language = "python"
-    description = "Python code generation: MBPP train → HumanEval / MBPP test, pass@k by execution"
-    executable = True
-    default_metrics = ("pass@k", "codebleu")
-    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {"eval_set": (("humaneval", "mbpp"), "humaneval")}
+    def __init__(self) -> None:
+        super().__init__(TaskFacts(
+            name="gen-python", family="generation", language="python", executable=True,
+            description="Python code generation: MBPP train → HumanEval / MBPP test, pass@k by execution",
+            options={"eval_set": (("humaneval", "mbpp"), "humaneval")},
+        ))
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
         if split == "test" and self.option(ctx, "eval_set") == "humaneval":
@@ -111,47 +110,16 @@ class GenPython(Task):
             )
         return out
 
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return [
-            {"role": "system", "content": SYSTEM.format(lang="Python")},
-            {"role": "user", "content": example.input},
-        ]
-
-    def postprocess(self, completion: str, example: Example) -> str:
-        return postprocess.sanitize_python(postprocess.extract_code(completion, prefer="python"))
-
-    def program(self, example: Example, prediction: str) -> TestProgram:
-        meta = example.meta
-        entry = meta.get("entry_point") or ""
-        defines_entry = re.search(rf"^\s*(async\s+)?def\s+{re.escape(entry)}\s*\(", prediction, re.M)
-        if meta.get("eval_set") == "humaneval":
-            prompt = meta["prompt"]
-            if defines_entry:
-                # a complete function: keep the prompt's imports and helpers, then the prediction
-                header = _python_header(prompt)
-                code = f"{header}\n{prediction}" if header else prediction
-            else:
-                code = prompt + prediction  # a body completing the prompt
-            source = f"{code}\n\n{meta['test']}\n\ncheck({entry})\n"
-        else:
-            tests = "\n".join(meta["test_list"])
-            source = f"{meta.get('test_setup_code', '')}\n{prediction}\n\n{tests}\n"
-        return TestProgram(source=source, language="python")
-
 
 class GenJava(Task):
     """NL → Java method inside `class Solution`; scored by HumanEval-X's tests."""
 
-    name = "gen-java"
-    family = "generation"
-    language = "java"
-    description = "Java code generation: code-to-text pairs or CONCODE → HumanEval-X Java, pass@k by execution"
-    test_set = "humaneval-x"
-    executable = True
-    default_metrics = ("pass@k", "codebleu")
-    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {
-        "train_source": (("code2text", "concode"), "code2text"),
-    }
+    def __init__(self) -> None:
+        super().__init__(TaskFacts(
+            name="gen-java", family="generation", language="java", executable=True, test_set="humaneval-x",
+            description="Java code generation: code-to-text pairs or CONCODE → HumanEval-X Java, pass@k by execution",
+            options={"train_source": (("code2text", "concode"), "code2text")},
+        ))
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
         if split == "test":
@@ -224,32 +192,6 @@ class GenJava(Task):
             )
         return out
 
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return [
-            {"role": "system", "content": SYSTEM.format(lang="Java")},
-            {"role": "user", "content": example.input},
-        ]
-
-    def postprocess(self, completion: str, example: Example) -> str:
-        return postprocess.extract_code(completion, prefer="java")
-
-    def program(self, example: Example, prediction: str) -> TestProgram:
-        return TestProgram(source=java_program(example.meta, prediction), language="java")
-
-
-def java_program(meta: dict[str, Any], prediction: str) -> str:
-    """HumanEval-X program: imports + a `class Solution` built from the prediction + the test Main."""
-    code = re.sub(r"^\s*package\s+[\w.]+\s*;\s*$", "", prediction, flags=re.M)
-    code = re.sub(r"\bpublic\s+(final\s+)?class\s+Solution\b", "class Solution", code)
-    if not re.search(r"\bclass\s+Solution\b", code):
-        method = meta.get("method") or ""
-        if method and re.search(rf"\b{re.escape(method)}\s*\(", code) and "{" in code:
-            code = f"class Solution {{\n{code}\n}}"  # a bare method: wrap it
-        else:
-            code = meta["declaration"] + code + "\n    }\n}"  # a body completing the declaration
-    imports = "import java.util.*;\nimport java.lang.*;\n"
-    return f"{imports}{code}\n\n{meta['test']}\n"
-
 
 def _python_docstring(prompt: str, entry: str) -> str | None:
     try:
@@ -261,16 +203,6 @@ def _python_docstring(prompt: str, entry: str) -> str | None:
             doc = ast.get_docstring(node)
             return doc.strip() if doc else None
     return None
-
-
-def _python_header(prompt: str) -> str:
-    """Imports and module-level code of a HumanEval prompt before the entry point's def."""
-    lines = prompt.splitlines()
-    header = []
-    for line in lines:
-        if line.startswith(("import ", "from ")):
-            header.append(line)
-    return "\n".join(header)
 
 
 def _called_function(tests: list[str], code: str) -> str | None:

@@ -4,30 +4,28 @@ train/valid: the CodeXGLUE code-to-text sample, split by repository (engine.task
 docstrings stripped from the inputs and the docstring's first paragraph as the summary.
 test: the paper's CoderEval subsets (100 Python / 99 Java) with docstrings stripped (the
 eval.keep_docstrings flag keeps them, to compare with the paper), or the held-out code-to-text
-repositories (option eval_set: code2text). The target is wrapped as "SUMMARY: ... DONE".
+repositories (option eval_set: code2text).
+
+This module owns the variants' data; the prompt, the "SUMMARY: ... DONE" target, the stop string,
+post-processing and metrics are the summarization family's (engine.tasks.families).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from engine.tasks import corpora, postprocess
-from engine.tasks.base import DataContext, Example, Split, Task, read_jsonl
+from engine.tasks.base import DataContext, Example, Split, TaskFacts, read_jsonl
+from engine.tasks.task import Task
 
-SYSTEM = "You are an expert {lang} developer. Write concise summaries."
 _CODEREVAL = {"python": "cs_codereval_eval_dataset_py_v2.jsonl", "java": "cs_codereval_eval_dataset_java_v2.jsonl"}
 
 
 class _Summarization(Task):
-    family = "summarization"
-    language = "text"
-    default_metrics = ("bleu", "smooth_bleu", "meteor", "rouge_l", "chrf")
-    options: ClassVar[dict[str, tuple[tuple[Any, ...], Any]]] = {"eval_set": (("codereval", "code2text"), "codereval")}
+    """A summarization variant: code in `source` → a one-line summary."""
 
-    @property
-    def lang_name(self) -> str:
-        """Display name of the source language."""
-        return {"python": "Python", "java": "Java"}[self.source_language or "python"]
+    def __init__(self, name: str, source: str, description: str):
+        super().__init__(TaskFacts(name=name, family="summarization", language="text", source_language=source,
+                                   description=description,
+                                   options={"eval_set": (("codereval", "code2text"), "codereval")}))
 
     def strip(self, code: str) -> str:
         """The code without its docstrings (Python) or comments (Java)."""
@@ -62,36 +60,21 @@ class _Summarization(Task):
                                meta={"docstrings_kept": ctx.keep_docstrings, "eval_set": "codereval"}))
         return out
 
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return [
-            {"role": "system", "content": SYSTEM.format(lang=self.lang_name)},
-            {"role": "user", "content": f"Summarize this {self.lang_name} code:\n{example.input}"},
-        ]
-
-    def target(self, example: Example) -> str:
-        return f"SUMMARY: {example.target} DONE"
-
-    def stop_strings(self) -> list[str]:
-        return ["DONE"]
-
-    def postprocess(self, completion: str, example: Example) -> str:
-        return postprocess.strip_summary(completion)
-
 
 class SumPython(_Summarization):
     """Python code summarization."""
 
-    name = "sum-python"
-    source_language = "python"
-    description = "Python summarization: code-to-text (by repo) → CoderEval (100): BLEU, METEOR, ROUGE-L, chrF"
+    def __init__(self) -> None:
+        super().__init__("sum-python", "python",
+                         "Python summarization: code-to-text (by repo) → CoderEval (100): BLEU, METEOR, ROUGE-L, chrF")
 
 
 class SumJava(_Summarization):
     """Java code summarization."""
 
-    name = "sum-java"
-    source_language = "java"
-    description = "Java summarization: code-to-text (by repo) → CoderEval (99): BLEU, METEOR, ROUGE-L, chrF"
+    def __init__(self) -> None:
+        super().__init__("sum-java", "java",
+                         "Java summarization: code-to-text (by repo) → CoderEval (99): BLEU, METEOR, ROUGE-L, chrF")
 
 
 TASKS = (SumPython, SumJava)

@@ -3,22 +3,26 @@
 train 10,300 / valid 500 / test 1,000 pairs, one function per line; line i of the .java file pairs
 with line i of the .cs file. trans-java-cs translates Java → C#, trans-cs-java the reverse.
 Scored by CodeBLEU, BLEU and exact match.
+
+This module owns the variants' data (the paired files); the prompt, post-processing and metrics are
+the translation family's (engine.tasks.families).
 """
 
 from __future__ import annotations
 
-from engine.tasks import postprocess
-from engine.tasks.base import DataContext, DataError, Example, Split, Task
+from engine.tasks.base import DataContext, DataError, Example, Split, TaskFacts
+from engine.tasks.task import Task
 
-SYSTEM = "You are an expert code translator. Output only code."
 _FILES = {"train": "train", "valid": "valid", "test": "test"}
 _EXT = {"java": "java", "csharp": "cs"}
 
 
 class _Translation(Task):
-    family = "translation"
-    test_set = "codexglue-test"
-    default_metrics = ("codebleu", "bleu", "exact_match")
+    """A translation variant: `source` → `target` language, on the paired CodeXGLUE files."""
+
+    def __init__(self, name: str, source: str, target: str, description: str):
+        super().__init__(TaskFacts(name=name, family="translation", language=target, source_language=source,
+                                   test_set="codexglue-test", description=description))
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
         assert self.source_language is not None
@@ -44,34 +48,21 @@ class _Translation(Task):
             out.append(Example(id=f"{split}-{i}", task=self.name, input=src.strip(), target=tgt.strip()))
         return out
 
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        src = {"java": "Java", "csharp": "C#"}[self.source_language or "java"]
-        dst = {"java": "Java", "csharp": "C#"}[self.language]
-        return [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Translate from {src} to {dst}:\n{example.input}"},
-        ]
-
-    def postprocess(self, completion: str, example: Example) -> str:
-        return postprocess.extract_code(completion, prefer=self.language)
-
 
 class TransJavaCs(_Translation):
     """Java → C# translation."""
 
-    name = "trans-java-cs"
-    language = "csharp"
-    source_language = "java"
-    description = "Java → C# translation (CodeXGLUE code-to-code-trans): CodeBLEU, BLEU, exact match"
+    def __init__(self) -> None:
+        super().__init__("trans-java-cs", "java", "csharp",
+                         "Java → C# translation (CodeXGLUE code-to-code-trans): CodeBLEU, BLEU, exact match")
 
 
 class TransCsJava(_Translation):
     """C# → Java translation."""
 
-    name = "trans-cs-java"
-    language = "java"
-    source_language = "csharp"
-    description = "C# → Java translation (CodeXGLUE code-to-code-trans): CodeBLEU, BLEU, exact match"
+    def __init__(self) -> None:
+        super().__init__("trans-cs-java", "csharp", "java",
+                         "C# → Java translation (CodeXGLUE code-to-code-trans): CodeBLEU, BLEU, exact match")
 
 
 TASKS = (TransJavaCs, TransCsJava)

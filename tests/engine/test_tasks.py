@@ -1,15 +1,21 @@
 """Task registry and loaders: every loader on the public data, fixtures for error paths, prompts and
-post-processing, and the test programs built from reference solutions."""
+post-processing, and the test programs built from reference solutions; task families shared by built-in
+and custom tasks (rendering unchanged by the move to family objects, custom tasks executing in the
+sandbox like gen-python)."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
-from engine.tasks import postprocess
+from engine.errors import SpecValidationError
+from engine.tasks import families, postprocess
 from engine.tasks.base import DataContext, DataError, Example
 from engine.tasks.corpora import code2text_rows
 from engine.tasks.registry import builtin_tasks, family_of, get_task, task_names
@@ -29,6 +35,31 @@ def test_registry_has_the_six_variants():
     assert {family_of(n) for n in task_names()} == {"generation", "translation", "summarization"}
     with pytest.raises(KeyError, match="unknown task"):
         get_task("gen-cobol")
+
+
+def test_a_plugin_module_adds_a_task(tmp_path, monkeypatch):
+    """One registry pattern: a module named in CODETUNE_PLUGINS listing TASKS adds its variants."""
+    (tmp_path / "my_tasks.py").write_text(textwrap.dedent('''
+        from engine.tasks.base import TaskFacts
+        from engine.tasks.task import Task
+
+        class GenRust(Task):
+            def __init__(self):
+                super().__init__(TaskFacts(name="gen-rust", family="generation", language="rust"))
+
+            def load(self, split, ctx):
+                return []
+
+        TASKS = (GenRust,)
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CODETUNE_PLUGINS", "my_tasks")
+    assert task_names()[-1] == "gen-rust" and family_of("gen-rust") == "generation"
+    rust = get_task("gen-rust")
+    assert rust.default_metrics == ("codebleu", "bleu", "exact_match") and not rust.executable
+    assert rust.messages(Example("e", "gen-rust", "Add.", ""))[0]["content"].startswith("You are an expert rust ")
+    monkeypatch.delenv("CODETUNE_PLUGINS")
+    assert "gen-rust" not in task_names()
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -133,7 +164,7 @@ def test_custom_jsonl_task(tmp_path):
     (tmp_path / "sql.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     spec = parse_run_spec({
         "model": "a/b", "tasks": ["gen-sql", "gen-python"],
-        "custom_tasks": [{"name": "gen-sql", "kind": "generation", "language": "text", "path": "sql.jsonl",
+        "custom_tasks": [{"name": "gen-sql", "family": "generation", "language": "text", "path": "sql.jsonl",
                           "input_field": "q", "target_field": "a", "id_field": "uid",
                           "valid_fraction": 0.2, "eval_fraction": 0.2}],
     })
@@ -144,7 +175,7 @@ def test_custom_jsonl_task(tmp_path):
     assert all(splits.values())
     assert not {e.id for e in splits["train"]} & {e.id for e in splits["test"]}
     assert splits["test"] == task.load("test", ctx)  # deterministic
-    # its family is its kind: generation + gen-python is still single-task
+    # its declared family counts: generation + gen-python is still single-task
     assert not spec.is_multitask
     (tmp_path / "sql.jsonl").write_text(json.dumps({"q": "x"}) + "\n")
     with pytest.raises(DataError, match=r"line 1.*'a'"):
@@ -209,3 +240,244 @@ def test_every_task_has_metrics_the_registry_knows():
 def test_example_round_trip():
     ex = Example("id1", "gen-python", "in", "out", {"k": [1, 2]})
     assert Example.from_dict(json.loads(json.dumps(ex.to_dict()))) == ex
+
+
+# --- task families: built-in rendering is what it was before the family objects -----------------
+
+COMPLETIONS = (
+    "Sure:\n```python\nimport math\n\ndef f(x):\n    return x\n\nprint(f(1))\n```\nbye",
+    "```java\nint a() { return 1; }\n```\n```csharp\nint A() { return 1; }\n```",
+    "SUMMARY: Adds two numbers.\nDONE and more",
+)
+_HUMANEVAL = Example("HumanEval/x", "gen-python", "Add two numbers.\n\ndef add(a, b):",
+                     'def add(a, b):\n    """Add two numbers."""\n    return a + b\n',
+                     {"prompt": 'import math\n\ndef add(a, b):\n    """Add two numbers."""\n', "entry_point": "add",
+                      "eval_set": "humaneval", "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n"})
+_MBPP = Example("MBPP/x", "gen-python", "Add two numbers.\n\ndef add(a, b):", "def add(a, b):\n    return a + b\n",
+                {"entry_point": "add", "eval_set": "mbpp", "test_setup_code": "",
+                 "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]})
+_JAVA = Example("Java/x", "gen-java", "Add two numbers.\n\npublic int add(int a, int b)",
+                "class Solution {\n    public int add(int a, int b) {\n        return a + b;\n    }\n}",
+                {"declaration": "import java.util.*;\nclass Solution {\n    public int add(int a, int b) {\n",
+                 "method": "add", "eval_set": "humaneval-x",
+                 "test": "public class Main {\n    public static void main(String[] args) {\n"
+                         "        assert new Solution().add(1, 2) == 3;\n    }\n}\n"})
+_JAVA_ADD = "public int add(int a, int b) { return a + b; }"
+_CS_ADD = "public int Add(int a, int b) { return a + b; }"
+_CODE_POSTS = ("import math\n\ndef f(x):\n    return x\n\nprint(f(1))", "int a() { return 1; }",
+               "SUMMARY: Adds two numbers.\nDONE and more")
+_SUMMARY_POSTS = ("Sure: ```python import math def f(x): return x print(f(1)) ``` bye",
+                  "```java int a() { return 1; } ``` ```csharp int A() { return 1; } ```", "Adds two numbers.")
+_GEN_SYSTEM = "You are an expert {} developer. Generate complete and efficient code."
+_TRANS_SYSTEM = "You are an expert code translator. Output only code."
+
+# task, example → (system, user, target, stop strings, post-processed COMPLETIONS, program source or None),
+# as the code before the family objects rendered them
+BEFORE = [
+    ("gen-python", _HUMANEVAL, (
+        _GEN_SYSTEM.format("Python"), "Add two numbers.\n\ndef add(a, b):", _HUMANEVAL.target, [],
+        ("import math\n\ndef f(x):\n    return x\n", "int a() { return 1; }",
+         "SUMMARY: Adds two numbers.\nDONE and more"),
+        'import math\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n\n\n'
+        "def check(candidate):\n    assert candidate(1, 2) == 3\n\n\ncheck(add)\n")),
+    ("gen-python", _MBPP, (
+        _GEN_SYSTEM.format("Python"), "Add two numbers.\n\ndef add(a, b):", _MBPP.target, [],
+        ("import math\n\ndef f(x):\n    return x\n", "int a() { return 1; }",
+         "SUMMARY: Adds two numbers.\nDONE and more"),
+        "\ndef add(a, b):\n    return a + b\n\n\nassert add(1, 2) == 3\nassert add(0, 0) == 0\n")),
+    ("gen-java", _JAVA, (
+        _GEN_SYSTEM.format("Java"), "Add two numbers.\n\npublic int add(int a, int b)", _JAVA.target, [],
+        _CODE_POSTS,
+        "import java.util.*;\nimport java.lang.*;\nclass Solution {\n    public int add(int a, int b) {\n"
+        "        return a + b;\n    }\n}\n\npublic class Main {\n    public static void main(String[] args) {\n"
+        "        assert new Solution().add(1, 2) == 3;\n    }\n}\n\n")),
+    ("trans-java-cs", Example("test-1", "trans-java-cs", _JAVA_ADD, _CS_ADD), (
+        _TRANS_SYSTEM, f"Translate from Java to C#:\n{_JAVA_ADD}", _CS_ADD, [],
+        (_CODE_POSTS[0], "int A() { return 1; }", _CODE_POSTS[2]), None)),
+    ("trans-cs-java", Example("test-1", "trans-cs-java", _CS_ADD, _JAVA_ADD), (
+        _TRANS_SYSTEM, f"Translate from C# to Java:\n{_CS_ADD}", _JAVA_ADD, [], _CODE_POSTS, None)),
+    ("sum-python", Example("s1", "sum-python", "def add(a, b):\n    return a + b", "Add two numbers."), (
+        "You are an expert Python developer. Write concise summaries.",
+        "Summarize this Python code:\ndef add(a, b):\n    return a + b", "SUMMARY: Add two numbers. DONE", ["DONE"],
+        _SUMMARY_POSTS, None)),
+    ("sum-java", Example("s1", "sum-java", _JAVA_ADD, "Add two numbers."), (
+        "You are an expert Java developer. Write concise summaries.", f"Summarize this Java code:\n{_JAVA_ADD}",
+        "SUMMARY: Add two numbers. DONE", ["DONE"], _SUMMARY_POSTS, None)),
+]
+BEFORE_FACTS = {  # name → (family, language, source, executable, default metrics, test set, max new tokens)
+    "gen-python": ("generation", "python", None, True, ("pass@k", "codebleu"), "test", 512),
+    "gen-java": ("generation", "java", None, True, ("pass@k", "codebleu"), "humaneval-x", 512),
+    "trans-java-cs": ("translation", "csharp", "java", False, ("codebleu", "bleu", "exact_match"), "codexglue-test",
+                      512),
+    "trans-cs-java": ("translation", "java", "csharp", False, ("codebleu", "bleu", "exact_match"), "codexglue-test",
+                      512),
+    "sum-python": ("summarization", "text", "python", False, ("bleu", "smooth_bleu", "meteor", "rouge_l", "chrf"),
+                   "test", 128),
+    "sum-java": ("summarization", "text", "java", False, ("bleu", "smooth_bleu", "meteor", "rouge_l", "chrf"),
+                 "test", 128),
+}
+# sha256 over the rendering (messages, target, stops, post-processing, test programs on the test split) of
+# the first 5 examples of each split on ../shared/data, computed with the code before the family objects
+BEFORE_DIGESTS = {
+    "gen-java/test": "5f6331dabc8dca754f0ed210e90c47a6c7656eb1ce42cede95fe45cadc37ab27",
+    "gen-java/train": "1d357722fedcfe56158a414347c2574ec0b693b043a0235f59dedcf5e8766df8",
+    "gen-java/valid": "02325cb3a27176d1a6bb14c40baa5f813f56f1397eeb08a5eae0af131a0ac30e",
+    "gen-python/test": "0d062aa55054b01b1e31bc2d197bc66afdf74b4c3331221e427c8a0e776b29a7",
+    "gen-python/train": "dd0410f92699e2b7ceb92abd7dc8c6a9b9b635422b3d43aa53002959d05f1713",
+    "gen-python/valid": "f0de26ead0e7076f2749c760ab3723da09fbdf0bca0f286605e21492b99cebda",
+    "sum-java/test": "218cdcfd70ab96588de8615bc1248b8d0dcc2c26ad3a315ab53891b15e92072b",
+    "sum-java/train": "1109344babcb028ac5aff504907ebb80fa4f9a841327bc974b22d985e192139f",
+    "sum-java/valid": "358d02d5c0c3a09099351f5563c91f9594c284858be92a3740383fed12ba4f3a",
+    "sum-python/test": "6d628208e4bab25d8e39e1da80990ae72ee72c5ea0bb591a1f0b7eccbff40408",
+    "sum-python/train": "40d594f4a4826506e5636f68a3ef1024042d300a2dd0e11c7e873c893dab0eff",
+    "sum-python/valid": "3bc77761cad9850205fd725aca5348bf1eec8bee66ddc7def89184a334e1636c",
+    "trans-cs-java/test": "d3013c949c4e34db24116f0e4f3f4f0c4f9081b6a3a349e62fabbf43f2540f41",
+    "trans-cs-java/train": "b1b595b42c39c07ef7a6136e40b00fcbf97e06097057b939e4f512dd920513bc",
+    "trans-cs-java/valid": "b907c50707d58bda8cb50383956b319be1bacb41506e5645a9284c36bbae6a72",
+    "trans-java-cs/test": "0ed3e14ac9a46b0524f6afbfbeb43540bd455e9353f2a0a0ea09efce3b23d920",
+    "trans-java-cs/train": "fc42169b158e82002aa68028c4c183405da9b52df694bc98005ebcf727c5393d",
+    "trans-java-cs/valid": "9d248148aa80734c09bafda582cc978a06ffa32bac5126cb4243400f6deab692",
+}
+
+
+@pytest.mark.parametrize(("name", "example", "expected"), BEFORE, ids=[f"{n}-{e.id}" for n, e, _ in BEFORE])
+def test_builtin_rendering_is_unchanged(name, example, expected):
+    system, user, target, stops, posts, program = expected
+    task = get_task(name)
+    assert task.messages(example) == [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    assert task.target(example) == target
+    assert task.stop_strings() == stops
+    assert tuple(task.postprocess(c, example) for c in COMPLETIONS) == posts
+    built = task.program(example, example.target)
+    assert (built.source if built else None) == program
+    assert task.behaviour is families.family(task.family)
+
+
+def test_builtin_facts_are_unchanged():
+    assert {t.name: (t.family, t.language, t.source_language, t.executable, tuple(t.default_metrics), t.test_set,
+                     t.default_max_new_tokens) for t in builtin_tasks()} == BEFORE_FACTS
+
+
+def _render(task, example, programs):
+    out = {"messages": task.messages(example), "target": task.target(example), "stop": task.stop_strings(),
+           "post": [task.postprocess(c, example)
+                    for c in (*COMPLETIONS, "  plain answer  ", example.target, f"```\n{example.target}\n```")]}
+    if task.executable and programs:
+        for i, prediction in enumerate([example.target, task.postprocess(f"```\n{example.target}\n```", example)]):
+            built = task.program(example, prediction)
+            out[f"program{i}"] = [built.source, built.language]
+    return out
+
+
+def test_builtin_rendering_on_public_data_is_unchanged(data_dir):
+    ctx = DataContext(data_dir)
+    digests = {}
+    for task in builtin_tasks():
+        for split in ("train", "valid", "test"):
+            blob = json.dumps([_render(task, ex, split == "test") for ex in task.load(split, ctx)[:5]], sort_keys=True)
+            digests[f"{task.name}/{split}"] = hashlib.sha256(blob.encode()).hexdigest()
+    assert digests == BEFORE_DIGESTS
+
+
+# --- custom tasks: the family's behaviour, nothing re-implemented ---------------------------------
+
+
+def _custom(tmp_path, rows, **declared):
+    from engine.spec import parse_run_spec
+
+    (tmp_path / "mine.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    spec = parse_run_spec({"model": "a/b", "tasks": ["mine"],
+                           "custom_tasks": [{"name": "mine", "path": "mine.jsonl", **declared}]})
+    return spec, get_task("mine", spec.custom_tasks)
+
+
+@pytest.mark.parametrize(("builtin", "declared"), [
+    ("gen-java", {"family": "generation", "language": "java"}),
+    ("trans-java-cs", {"family": "translation", "language": "csharp", "source_language": "java"}),
+    ("sum-python", {"family": "summarization", "language": "text", "source_language": "python"}),
+])
+def test_custom_tasks_behave_like_their_family(tmp_path, builtin, declared):
+    _, custom = _custom(tmp_path, [{"input": "x", "target": "y"}], **declared)
+    reference = get_task(builtin)
+    example = Example("e", "mine", "an input", "a target")
+    assert custom.behaviour is reference.behaviour
+    assert custom.messages(example) == reference.messages(example)
+    assert custom.target(example) == reference.target(example)
+    assert custom.stop_strings() == reference.stop_strings()
+    assert [custom.postprocess(c, example) for c in COMPLETIONS] == [reference.postprocess(c, example)
+                                                                      for c in COMPLETIONS]
+    if not reference.executable:
+        assert custom.default_metrics == reference.default_metrics
+    assert not custom.executable and custom.program(example, "x") is None
+
+
+def test_custom_task_kind_is_a_deprecated_alias_of_family(tmp_path):
+    spec, task = _custom(tmp_path, [{"input": "x", "target": "y"}], kind="summarization", language="text",
+                         source_language="java")
+    assert spec.custom_tasks[0].family == "summarization" and task.family == "summarization"
+    dumped = spec.model_dump(mode="json")["custom_tasks"][0]
+    assert dumped["family"] == "summarization" and "kind" not in dumped
+    with pytest.raises(SpecValidationError, match="family"):
+        _custom(tmp_path, [], language="python")
+
+
+def test_custom_tests_need_python_generation(tmp_path):
+    with pytest.raises(SpecValidationError, match="test_field"):
+        _custom(tmp_path, [], family="translation", language="java", source_language="csharp", test_field="t")
+    with pytest.raises(SpecValidationError, match="test_field"):
+        _custom(tmp_path, [], family="generation", language="python", entry_point_field="e")
+
+
+ADD_ROWS = [
+    {"id": "add", "prompt": "Add two numbers.\n\ndef add(a, b):", "solution": "def add(a, b):\n    return a + b\n",
+     "tests": "assert add(1, 2) == 3\nassert add(-1, 1) == 0", "entry": "add",
+     "check": "def check(candidate):\n    assert candidate(1, 2) == 3\n"},
+    {"id": "neg", "prompt": "Negate a number.\n\ndef neg(x):", "solution": "def neg(x):\n    return -x\n",
+     "tests": "assert neg(2) == -2", "entry": "neg", "check": "def check(candidate):\n    assert candidate(2) == -2\n"},
+]
+
+
+@pytest.mark.parametrize("form", ["mbpp", "humaneval"])
+def test_custom_generation_with_tests_executes_like_gen_python(tmp_path, form):
+    from engine.scoring.sandbox import Program, run_many
+
+    fields = ({"test_field": "tests"} if form == "mbpp" else {"test_field": "check", "entry_point_field": "entry"})
+    (tmp_path / "eval.jsonl").write_text("\n".join(json.dumps(r) for r in ADD_ROWS) + "\n")
+    _, task = _custom(tmp_path, ADD_ROWS, family="generation", language="python", input_field="prompt",
+                      target_field="solution", id_field="id", eval_path="eval.jsonl", **fields)
+    gen_python = get_task("gen-python")
+    assert task.executable and task.default_metrics == gen_python.default_metrics
+    examples = task.load("test", DataContext(tmp_path))
+    assert [e.id for e in examples] == ["add", "neg"]
+    assert task.messages(examples[0]) == gen_python.messages(examples[0])
+    answers = {  # the model's answers, fenced and followed by example calls, as gen-python receives them
+        "right": [f"```python\n{e.target}\nprint(1)\n```" for e in examples],
+        "wrong": ["```python\ndef add(a, b):\n    return a - b\n```", "def neg(x):\n    return x\n"],
+    }
+    programs = []
+    for completions in answers.values():
+        for example, completion in zip(examples, completions, strict=True):
+            built = task.program(example, task.postprocess(completion, example))
+            programs.append(Program(source=built.source, language=built.language))
+    statuses = [outcome.status for outcome in run_many(programs)]
+    assert statuses == ["passed", "passed", "failed", "failed"], statuses
+
+
+def test_custom_generation_tests_field_is_required_per_line(tmp_path):
+    _, task = _custom(tmp_path, [{"input": "x", "target": "y"}], family="generation", language="python",
+                      test_field="tests", eval_fraction=0.5)
+    with pytest.raises(DataError, match="'tests'"):
+        task.load("train", DataContext(tmp_path))
+
+
+def test_tasks_do_not_import_the_spec():
+    """engine.tasks describes a custom task by a Protocol: importing it never loads engine.spec."""
+    code = ("import sys, engine.tasks.registry, engine.tasks.custom; "
+            "print(sorted(m for m in sys.modules if m.startswith('engine.spec')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from engine.spec import CustomTaskSpec
+    from engine.tasks.custom import CustomTaskDeclaration
+
+    declared = CustomTaskSpec(name="x", family="generation", language="python", path="x.jsonl")
+    assert isinstance(declared, CustomTaskDeclaration)
