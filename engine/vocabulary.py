@@ -301,8 +301,9 @@ def corpus_name(metric: str) -> str:
 
 
 def exec_rate_name(status: str) -> str:
-    """The name of an execution-outcome rate ('passed' → 'exec:passed_rate')."""
-    return f"exec:{status}_rate"
+    """The name of an execution-outcome rate: the share of executed samples with that outcome
+    ('passed' → 'exec:passed')."""
+    return f"exec:{status}"
 
 
 def quality_name(analyser: str, what: str) -> str:
@@ -320,8 +321,8 @@ def describe_metric(name: str, registered: Mapping[str, MetricInfo]) -> MetricIn
         single = match.group(1) == "1"
         return MetricInfo(name, f"share of problems solved with {match.group(1)} sample(s) (unbiased estimator)",
                           per_sample=single, paired_test=MCNEMAR if single else None)
-    if name.startswith("exec:") and name.endswith("_rate"):
-        status = name[5:-5]
+    if name.startswith("exec:"):
+        status = name[len("exec:"):]
         return MetricInfo(name, f"share of executed samples whose outcome was '{status}'",
                           higher_is_better=True if status == "passed" else False if status else None,
                           per_sample=False, paired_test=None, group="execution")

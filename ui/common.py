@@ -1,6 +1,7 @@
 """Shared plumbing of the pages: settings, the store Reader, sync, cached queries, tables, errors.
 
-* `settings()` resolves the workspace from the environment on every call (engine.api.settings).
+* `current_settings()` resolves the workspace from the environment on every call
+  (engine.api.current_settings).
 * `reader()` is one store.db.Reader per database file, kept in st.cache_resource: it attaches the
   DuckDB file read-only only while a query runs, so the app never holds the file's lock.
 * `query(name, **params)` runs a named query of store.queries through the Reader and caches the
@@ -11,6 +12,8 @@
   wait=False: ~50 ms when nothing changed, returns at once when another ingest is running).
 * `table()` shows a DataFrame with CSV and Parquet download buttons (every table is downloadable).
 * `show_spec_errors()` lists every SpecError with its path, value, message and fix.
+* `NAVIGATION` lists the app's pages once (file, title, icon): ui.shell builds st.navigation from
+  it, and `PAGES` (name → file) derived from it is what links to a page use.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from pathlib import PurePosixPath
+from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -28,25 +32,44 @@ import streamlit as st
 import engine.api
 from engine.settings import Settings
 from engine.spec import SpecError
+from engine.vocabulary import DONE, RUNNING, MetricInfo, describe_metric
 from store import db, export, ingest, queries
 from ui.formatting import run_label, short_hash
 
-PAGES = {
-    "launch": "pages/launch.py",
-    "runs": "pages/runs.py",
-    "compare": "pages/compare.py",
-    "quality": "pages/quality.py",
-    "samples": "pages/samples.py",
-    "data": "pages/data.py",
-}
+
+class Page(NamedTuple):
+    """One page of the app: its file under pages/, its title and its icon in the navigation."""
+
+    path: str
+    title: str
+    icon: str
+
+    @property
+    def name(self) -> str:
+        """The page's short name ('compare' for pages/compare.py)."""
+        return PurePosixPath(self.path).stem
+
+
+METRIC_INFOS_KEY = "common.metric_infos"
+
+# The app's pages in navigation order (the first is the default), listed once.
+NAVIGATION: tuple[Page, ...] = (
+    Page("pages/launch.py", "Launch", ":material/rocket_launch:"),
+    Page("pages/runs.py", "Runs", ":material/monitoring:"),
+    Page("pages/compare.py", "Compare", ":material/compare_arrows:"),
+    Page("pages/quality.py", "Quality", ":material/rule:"),
+    Page("pages/samples.py", "Samples", ":material/code:"),
+    Page("pages/data.py", "Data", ":material/dataset:"),
+)
+PAGES: dict[str, str] = {page.name: page.path for page in NAVIGATION}  # name → file, for links
 
 
 # --- settings and the store -------------------------------------------------------------------
 
 
-def settings() -> Settings:
+def current_settings() -> Settings:
     """The workspace's settings (from CODETUNE_HOME, CODETUNE_DATA_DIR, ...), resolved now."""
-    return engine.api.settings()
+    return engine.api.current_settings()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -54,14 +77,14 @@ def _reader(db_path: str) -> db.Reader:
     return db.Reader(db_path)
 
 
-def reader(cfg: Settings | None = None) -> db.Reader:
+def reader(settings: Settings | None = None) -> db.Reader:
     """The process's read-only Reader of the workspace's database."""
-    return _reader(str((cfg or settings()).db_path))
+    return _reader(str((settings or current_settings()).db_path))
 
 
-def store_version(cfg: Settings | None = None) -> tuple[int, ...]:
+def store_version(settings: Settings | None = None) -> tuple[int, ...]:
     """Changes whenever the database file (or its WAL) is written: the query cache's key."""
-    path = (cfg or settings()).db_path
+    path = (settings or current_settings()).db_path
     out: list[int] = []
     for candidate in (path, path.with_name(path.name + ".wal")):
         try:
@@ -83,10 +106,10 @@ def query(name: str, **params: Any) -> pd.DataFrame:
 
     A store that cannot be read stops the page with an error that says why and what to do.
     """
-    cfg = settings()
+    settings = current_settings()
     key = json.dumps(params, sort_keys=True, default=list)
     try:
-        return _cached_query(str(cfg.db_path), store_version(cfg), name, key)
+        return _cached_query(str(settings.db_path), store_version(settings), name, key)
     except db.StoreBusyError as exc:
         st.warning(f"The store is busy: {exc}")
         st.button("Retry", key=f"retry-{name}")
@@ -97,15 +120,15 @@ def query(name: str, **params: Any) -> pd.DataFrame:
     raise AssertionError("unreachable")
 
 
-def sync(cfg: Settings | None = None) -> ingest.IngestReport | None:
+def sync(settings: Settings | None = None) -> ingest.IngestReport | None:
     """Ingest what changed in the run directories (cheap when nothing did); never raises.
 
     The outcome is kept in st.session_state['sync'] for the sidebar.
     """
-    cfg = cfg or settings()
+    settings = settings or current_settings()
     started = time.perf_counter()
     try:
-        report = ingest.ingest_all(cfg, wait=False)
+        report = ingest.ingest_all(settings, wait=False)
     except Exception as exc:  # pylint: disable=broad-exception-caught
         # a broken store must not take the pages down: the sidebar says what happened
         st.session_state["sync"] = {"t": time.time(), "error": f"{type(exc).__name__}: {exc}"}
@@ -130,6 +153,21 @@ def sync(cfg: Settings | None = None) -> ingest.IngestReport | None:
 def catalogue() -> dict[str, Any]:
     """Tasks, metrics and analysers known to the engine (engine.api.catalogue)."""
     return engine.api.catalogue()
+
+
+def metric_infos() -> dict[str, MetricInfo]:
+    """What each registered metric's numbers mean (engine.api.metric_infos), read once per session
+    (a session started after a plugin metric was registered sees it)."""
+    infos = st.session_state.get(METRIC_INFOS_KEY)
+    if infos is None:
+        infos = st.session_state[METRIC_INFOS_KEY] = engine.api.metric_infos()
+    return infos
+
+
+def metric_info(name: str) -> MetricInfo:
+    """What any metric name a run reports means: group, range, per-sample values, paired test
+    (engine.vocabulary.describe_metric over the registered metrics)."""
+    return describe_metric(name, metric_infos())
 
 
 def task_info(name: str) -> dict[str, Any]:
@@ -270,7 +308,7 @@ def run_picker(
     key: str, default_n: int = 4, help_text: str | None = None, max_selections: int | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """Choose finished runs (the most recent `default_n` preselected); returns (run ids, names)."""
-    overview = query("runs_overview", states=["done"])
+    overview = query("runs_overview", states=[DONE])
     if overview.empty:
         return [], {}
     names = run_names(overview)
@@ -289,27 +327,27 @@ def run_picker(
     return list(chosen), names
 
 
-def worker_status(cfg: Settings | None = None) -> dict[str, Any]:
+def worker_status(settings: Settings | None = None) -> dict[str, Any]:
     """Whether a worker is alive: a registered one, or a run whose process holds its lock.
 
     (engine.api.workers() alone misses a worker that is busy with a run longer than the registry's
     30-second staleness window: the worker refreshes its registry entry only between runs.)
     """
-    cfg = cfg or settings()
-    alive = engine.api.workers(cfg)
+    settings = settings or current_settings()
+    alive = engine.api.workers(settings)
     if alive:
         info = alive[0]
         return {"alive": True, "pid": info.get("pid"), "run": info.get("run")}
-    running = [r for r in engine.api.list_runs(cfg) if r.get("state") == "running"]
+    running = [r for r in engine.api.list_runs(settings) if r.get("state") == RUNNING]
     if running:
         return {"alive": True, "pid": None, "run": running[0]["run_id"]}
     return {"alive": False, "pid": None, "run": None}
 
 
-def ensure_worker(cfg: Settings | None = None) -> dict[str, Any]:
+def ensure_worker(settings: Settings | None = None) -> dict[str, Any]:
     """engine.api.ensure_worker, unless a worker is visibly busy with a run (then nothing is started,
     so two runs never compete for the CPUs)."""
-    status = worker_status(cfg)
+    status = worker_status(settings)
     if status["alive"]:
         return {"started": False, "pid": status["pid"], "run": status["run"]}
-    return engine.api.ensure_worker(cfg)
+    return engine.api.ensure_worker(settings)

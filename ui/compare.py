@@ -4,61 +4,46 @@ against a baseline, Holm-corrected paired tests, model-size scaling and the pape
 Columns are either runs, or configurations per model size ("0.5B ST-QLoRA"): single-task runs
 each cover some tasks, so merging them by configuration gives the paper's layout (one ST column
 covering every task). Values come from store.queries (compare_table / compare_pivot for runs,
-run_metrics for configurations); paired per-sample inputs from paired_pass / paired_scores, and
-the statistics from engine.api.paired_tests (McNemar for pass@1, Wilcoxon + Cliff's delta for
-metrics, Holm across the whole family).
+run_metrics for configurations); the paired tests live in ui.paired_tests. What a metric is (its
+group in the metric selector, whether it has per-sample values) comes from the metric metadata
+(engine.vocabulary.describe_metric over engine.api.metric_infos), never from a list kept here.
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 import engine.api
+from engine.vocabulary import DONE, METRIC_GROUPS, config_rank, pass_at
 from store import queries
-from ui import common, figures
-from ui.formatting import config_rank, is_missing, number, p_value, params_b, run_label, size_of
+from ui import common, figures, paired_tests
+from ui.formatting import is_missing, number, params_b, run_label, size_of
 
-SCORE_METRICS = (
-    "pass@1",
-    "pass@5",
-    "pass@10",
-    "codebleu",
-    "bleu",
-    "smooth_bleu",
-    "meteor",
-    "rouge_l",
-    "chrf",
-    "exact_match",
-    "exact_match_strict",
-)
-GENERATION = ("n", "samples", "completion_tokens_mean", "truncated_rate", "gen_tokens_per_s")
-GROUPS = {
-    "scores (correctness and similarity)": lambda m: m in SCORE_METRICS or (m.startswith("pass@") and ":" not in m),
-    "execution outcomes (exec:…)": lambda m: m.startswith("exec:"),
-    "corpus-level values (…:corpus)": lambda m: m.endswith(":corpus"),
-    "code quality (quality:…)": lambda m: m.startswith("quality:"),
-    "generation (tokens, truncation, speed)": lambda m: m in GENERATION,
-    "all": lambda m: True,
+# How the metric groups of engine.vocabulary read on the page (a group without a label shows its name).
+GROUP_LABELS = {
+    "score": "scores (correctness and similarity)",
+    "execution": "execution outcomes (exec:…)",
+    "corpus": "corpus-level values (…:corpus)",
+    "quality": "code quality (quality:…)",
+    "generation": "generation (tokens, truncation, speed)",
 }
-AUTO_TEST_LIMIT = 24  # paired tests run without a click up to this many comparisons
+ALL_METRICS = "all"
 
 
-def primary_metric(task: str) -> str | None:
-    """A task's headline per-sample metric: the first of its catalogue metrics (pass@k → pass@1)."""
-    for metric in common.task_info(task).get("metrics", []):
-        name = "pass@1" if metric == "pass@k" else metric
-        if _per_sample(name):
-            return name
-    return None
+def group_label(group: str) -> str:
+    """The label of a metric group in the 'metrics' selector."""
+    return GROUP_LABELS.get(group, group)
 
 
-def _per_sample(metric: str) -> bool:
-    """Whether a metric has per-sample values (pass@1 from outcomes; plain metric names from scores)."""
-    return metric == "pass@1" or (metric in SCORE_METRICS and not metric.startswith("pass@"))
+def metric_groups() -> dict[str, str]:
+    """Selector label → metric group, in the vocabulary's order, then ALL_METRICS (every metric)."""
+    return {**{group_label(g): g for g in METRIC_GROUPS}, ALL_METRICS: ALL_METRICS}
+
+
+def in_group(metric: str, group: str) -> bool:
+    """Whether `metric` belongs to `group` (every metric belongs to ALL_METRICS)."""
+    return group in (ALL_METRICS, common.metric_info(metric).group)
 
 
 # --- selection ----------------------------------------------------------------------------------
@@ -119,10 +104,10 @@ def _pick_runs() -> tuple[pd.DataFrame, str]:
         names = {r.study_id: f"{r.name} — {r.n_done}/{r.n_runs} done · {r.study_id}" for r in studies.itertuples()}
         study_id = st.selectbox("study", list(names), format_func=names.get, key="compare.study")
         members = common.query("study_runs", study_id=study_id)
-        members = members[members["state"] == "done"]
+        members = members[members["state"] == DONE]
         configs = dict(zip(members["run_id"], members["config"], strict=True))
         return _runs_info(list(members["run_id"]), configs), f"study {study_id}"
-    overview = common.query("runs_overview", states=["done"])
+    overview = common.query("runs_overview", states=[DONE])
     if overview.empty:
         return overview, "runs"
     labels = {r["run_id"]: run_label(r) for r in overview.to_dict("records")}
@@ -224,161 +209,19 @@ def compare_pivot(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     return queries.compare_pivot(frame, value=value, columns="column")
 
 
-# --- paired tests ----------------------------------------------------------------------------------
-
-
-def _pairs(frame: pd.DataFrame, info: pd.DataFrame, mode: str, baseline: str) -> list[dict[str, Any]]:
-    """(task, metric, column A, column B, run_a, run_b) for every per-sample comparison vs the baseline."""
-    cols = _columns(info, mode)
-    size = dict(zip(info["run_id"], info["size"], strict=True))
-    out = []
-    per_task: dict[tuple[str, str], str] = {}  # (task, column) → a run of that column with the task
-    for row in frame.itertuples():
-        per_task.setdefault((row.task, row.column), row.run_id)
-    for row in frame.drop_duplicates(["task", "metric", "column"]).itertuples():
-        if not _per_sample(row.metric):
-            continue
-        if mode == "run":
-            base_run = baseline
-            base_col = cols.get(baseline)
-        else:
-            base_col = f"{size[row.run_id]} {baseline}"
-            base_run = per_task.get((row.task, base_col))
-        if base_run is None or row.column == base_col:
-            continue
-        base_run = per_task.get((row.task, base_col), base_run)
-        out.append(
-            {
-                "task": row.task,
-                "metric": row.metric,
-                "A": base_col,
-                "B": row.column,
-                "run_a": base_run,
-                "run_b": row.run_id,
-            }
-        )
-    return out
-
-
-def _paired_inputs(pair: dict[str, Any]) -> dict[str, Any] | None:
-    if pair["metric"] == "pass@1":
-        data = common.query("paired_pass", run_a=pair["run_a"], run_b=pair["run_b"], task=pair["task"])
-        a, b = data["passed_a"].astype(float).tolist(), data["passed_b"].astype(float).tolist()
-    else:
-        data = common.query(
-            "paired_scores",
-            run_a=pair["run_a"],
-            run_b=pair["run_b"],
-            task=pair["task"],
-            metric=pair["metric"],
-        )
-        data = data[data["sample_index"] >= 0].dropna(subset=["value_a", "value_b"])  # per-sample rows only
-        a, b = data["value_a"].tolist(), data["value_b"].tolist()
-    if not a:
-        return None
-    return {
-        "task": pair["task"],
-        "metric": pair["metric"],
-        "run_a": pair["run_a"],
-        "run_b": pair["run_b"],
-        "a": a,
-        "b": b,
-    }
-
-
-def paired_results(pairs: list[dict[str, Any]]) -> pd.DataFrame:
-    """Fetch each pair's per-sample values (with a progress bar) and test the family, Holm-corrected."""
-    inputs = common.progress_steps(pairs, "Fetching paired per-sample values", _paired_inputs)
-    items = [i for i in inputs if i is not None]
-    if not items:
-        return pd.DataFrame()
-    with st.spinner("Testing (McNemar / Wilcoxon, Holm-corrected)…"):
-        results = engine.api.paired_tests(items)
-    names = {(p["run_a"], p["run_b"], p["task"], p["metric"]): (p["A"], p["B"]) for p in pairs}
-    frame = pd.DataFrame(results)
-    frame["A"] = [names[(r.run_a, r.run_b, r.task, r.metric)][0] for r in frame.itertuples()]
-    frame["B"] = [names[(r.run_a, r.run_b, r.task, r.metric)][1] for r in frame.itertuples()]
-    frame["Δ mean (B − A)"] = frame["mean_b"] - frame["mean_a"]
-    frame["significant (Holm, α=0.05)"] = frame["p_holm"].map(lambda p: "✓" if not is_missing(p) and p < 0.05 else "")
-    return frame
-
-
-def _show_paired(frame: pd.DataFrame, info: pd.DataFrame, mode: str, baseline: str, baseline_name: str) -> None:
-    st.subheader("Paired tests")
-    st.caption(
-        f"Each column against the baseline **{baseline_name}** on the samples both evaluated: McNemar "
-        "on pass/fail for pass@1, Wilcoxon signed-rank with Cliff's δ for per-sample metrics; p-values "
-        "Holm-corrected across the whole family shown."
-    )
-    scope = st.radio(
-        "test",
-        ["each task's primary metric", "every per-sample metric shown"],
-        horizontal=True,
-        key="compare.test_scope",
-        help="primary: pass@1 for generation, CodeBLEU for translation, BLEU for summarization",
-    )
-    pairs = _pairs(frame, info, mode, baseline)
-    if scope.startswith("each"):
-        pairs = [p for p in pairs if p["metric"] == primary_metric(p["task"])]
-    if not pairs:
-        st.info("Nothing to test: pick at least two columns with per-sample metrics (pass@1, codebleu, bleu, …).")
-        return
-    key = json.dumps([common.store_version(), pairs], default=str)
-    cached = st.session_state.get("compare.paired")
-    if cached and cached["key"] == key:
-        results = cached["frame"]
-    elif len(pairs) <= AUTO_TEST_LIMIT or st.button(
-        f"Run {len(pairs)} paired tests", key="compare.run_tests", type="primary"
-    ):
-        results = paired_results(pairs)
-        st.session_state["compare.paired"] = {"key": key, "frame": results}
-    else:
-        st.caption(f"{len(pairs)} comparisons: click to fetch their per-sample values and test them.")
-        return
-    if results.empty:
-        st.info("No paired per-sample values for these runs (were they scored on the same samples?).")
-        return
-    shown = results[
-        [
-            "task",
-            "metric",
-            "A",
-            "B",
-            "n",
-            "mean_a",
-            "mean_b",
-            "Δ mean (B − A)",
-            "test",
-            "p_value",
-            "p_holm",
-            "effect",
-            "effect_label",
-            "significant (Holm, α=0.05)",
-        ]
-    ].copy()
-    for column in ("mean_a", "mean_b", "Δ mean (B − A)", "effect"):
-        shown[column] = shown[column].map(number)
-    for column in ("p_value", "p_holm"):
-        shown[column] = shown[column].map(p_value)
-    common.table(
-        shown.rename(columns={"p_value": "p", "p_holm": "p (Holm)"}),
-        "compare-paired",
-        file_stem="paired-tests",
-        download_frame=results,
-    )
-    n_sig = int((results["significant (Holm, α=0.05)"] == "✓").sum())
-    st.caption(f"{n_sig} of {len(results)} differences survive the Holm correction at α = 0.05.")
-
-
 # --- scaling ------------------------------------------------------------------------------------------
 
 
 def _show_scaling(frame: pd.DataFrame, info: pd.DataFrame) -> None:
     st.subheader("Model-size scaling")
-    metrics = [m for m in dict.fromkeys(frame["metric"]) if _per_sample(m)] or list(dict.fromkeys(frame["metric"]))
+    shown = list(dict.fromkeys(frame["metric"]))
+    metrics = [m for m in shown if common.metric_info(m).per_sample] or shown
     cols = st.columns([2, 2])
     metric = cols[0].selectbox(
-        "metric", metrics, index=metrics.index("pass@1") if "pass@1" in metrics else 0, key="compare.scaling_metric"
+        "metric",
+        metrics,
+        index=metrics.index(pass_at(1)) if pass_at(1) in metrics else 0,
+        key="compare.scaling_metric",
     )
     overlay = cols[1].checkbox(
         "overlay the paper's published numbers",
@@ -466,8 +309,9 @@ def render() -> None:
         baseline_name = baseline
     names_df = common.query("metric_names", run_ids=list(info["run_id"]))
     all_tasks = sorted(names_df["task"].unique())
-    group = cols[2].selectbox("metrics", list(GROUPS), key="compare.group")
-    metric_options = sorted({m for m in names_df["metric"] if GROUPS[group](m)})
+    groups = metric_groups()
+    group = cols[2].selectbox("metrics", list(groups), key="compare.group")
+    metric_options = sorted({m for m in names_df["metric"] if in_group(m, groups[group])})
     with st.expander("Filter tasks and metrics", expanded=False):
         tasks = st.multiselect("tasks", all_tasks, default=all_tasks, key="compare.tasks")
         metrics = st.multiselect("metrics", metric_options, default=metric_options, key=f"compare.metrics.{group}")
@@ -480,7 +324,7 @@ def render() -> None:
         f"{info.shape[0]} run(s); columns ordered by model size and configuration; Δ against **{baseline_name}**."
     )
     _show_table(frame, baseline_name)
-    _show_paired(frame, info, mode, baseline, baseline_name)
+    paired_tests.show(frame, info, _columns(info, mode), mode, baseline, baseline_name)
     _show_scaling(frame, info)
     with st.expander("The runs in this comparison"):
         shown = info.drop(columns=["rank"]).assign(tasks=info["tasks"].map(", ".join))

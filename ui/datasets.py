@@ -18,7 +18,7 @@ import engine.api
 from engine.spec import SpecValidationError
 from ui import common, figures
 from ui.launch import show_mixture
-from ui.spec_form import default_run
+from ui.spec_defaults import default_run
 
 SPLITS = ("train", "valid", "test")
 
@@ -156,10 +156,10 @@ def render() -> None:
         "The public datasets the tasks read from the data directory: how many examples each "
         "split has, what an example looks like to the model, and the mixture a spec would train on.",
     )
-    cfg = common.settings()
-    data_dir = str(cfg.data_dir)
+    settings = common.current_settings()
+    data_dir = str(settings.data_dir)
     st.caption(f"Data directory: `{data_dir}` (setting CODETUNE_DATA_DIR)")
-    if not cfg.data_dir.is_dir():
+    if not settings.data_dir.is_dir():
         st.error(
             f"The data directory {data_dir} does not exist. Fix: set CODETUNE_DATA_DIR to the folder "
             "with the datasets (the repository's ../shared/data), or give a spec its own data_dir."

@@ -15,15 +15,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
-STATE_COLOURS = {
-    "done": "#2e9e5b",
-    "running": "#2f6fde",
-    "queued": "#9aa5b1",
-    "stalled": "#e0a030",
-    "failed": "#d64545",
-    "cancelled": "#7b6f8f",
-    "missing": "#e4e7eb",
-}
 OUTCOME_COLOURS = {"passed": "#2e9e5b", "failed": "#d64545", "not executed": "#9aa5b1"}
 
 

@@ -1,31 +1,20 @@
 """Formatting for the dashboard: durations, times, numbers, run labels and state badges.
 
-Pure functions (no Streamlit), so they are cheap to test and reuse in tables and figures.
+Pure functions (no Streamlit), so they are cheap to test and reuse in tables and figures. What the
+words mean (run states and their icons, model sizes) comes from engine.vocabulary: this module only
+turns it into text.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-STATE_ICONS = {
-    "queued": "⏳",
-    "running": "▶️",
-    "stalled": "⚠️",
-    "done": "✅",
-    "failed": "❌",
-    "cancelled": "⛔",
-}
-ACTIVE = ("queued", "running", "stalled")
-TERMINAL = ("done", "failed", "cancelled")
-METHOD_ORDER = ("none", "qlora", "lora", "fft")
-_SIZE_RE = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:\.\d+)?)\s*([BbMm])(?![A-Za-z0-9])")  # as store.ingest
-CONFIG_ORDER = ("zero-shot", "ST-QLoRA", "MT-QLoRA", "ST-LoRA", "MT-LoRA", "ST-FFT", "MT-FFT")
+from engine.vocabulary import STATE_STYLES, model_size
 
 
 def is_missing(value: Any) -> bool:
@@ -42,7 +31,8 @@ def state_badge(state: str | None) -> str:
     """'✅ done', '▶️ running', ..."""
     if not state:
         return "?"
-    return f"{STATE_ICONS.get(state, '•')} {state}"
+    style = STATE_STYLES.get(state)
+    return f"{style.icon if style else '•'} {state}"
 
 
 def duration(seconds: float | None) -> str:
@@ -123,9 +113,7 @@ def size_of(model: str | None, size: Any = None) -> str:
         return str(size)
     if not model:
         return "?"
-    short = str(model).rstrip("/").rsplit("/", maxsplit=1)[-1]
-    match = _SIZE_RE.search(short)
-    return f"{match.group(1)}{match.group(2).upper()}" if match else short
+    return model_size(str(model))[0] or "?"
 
 
 def run_label(row: Mapping[str, Any], with_hash: bool = True) -> str:
@@ -145,29 +133,18 @@ def run_label(row: Mapping[str, Any], with_hash: bool = True) -> str:
 
 
 def params_b(model: str | None, size: Any = None, params: Any = None) -> float | None:
-    """Model size in billions of parameters (for scaling plots), when known."""
+    """Model size in billions of parameters (for scaling plots), when known: the store's value, else
+    parsed from the size label ('0.5B', '135M'), else from the model's name."""
     if not is_missing(params):
         return float(params)
-    text = str(size or "").strip().upper()
-    try:
-        if text.endswith("B"):
-            return float(text[:-1])
-        if text.endswith("M"):
-            return float(text[:-1]) / 1000.0
-    except ValueError:
-        return None
-    del model
+    for text in (size, model):
+        if not is_missing(text) and text:
+            billions = model_size(str(text))[1]
+            if billions is not None:
+                return billions
     return None
 
 
 def humanise(name: str) -> str:
     """'learning_rate' → 'learning rate'."""
     return name.replace("_", " ")
-
-
-def config_rank(config: str) -> int:
-    """Sort key that puts zero-shot first, then ST before MT, QLoRA before LoRA before FFT."""
-    try:
-        return CONFIG_ORDER.index(config)
-    except ValueError:
-        return len(CONFIG_ORDER)

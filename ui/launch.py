@@ -19,6 +19,8 @@ import streamlit as st
 import engine.api
 from engine.spec import SpecError, SpecValidationError
 from ui import common, figures, spec_form
+from ui.spec_defaults import default_run, default_study
+from ui.spec_yaml import from_yaml, normalise, to_yaml
 
 KINDS = ("single run", "study")
 EDITORS = ("Form", "YAML (advanced)")
@@ -37,16 +39,16 @@ def _init() -> None:
     state.setdefault("launch.kind", KINDS[0])
     state.setdefault("launch.editor", EDITORS[0])
     state.setdefault("launch.ver", 0)
-    state.setdefault("launch.run", spec_form.default_run())
-    state.setdefault("launch.study", spec_form.default_study())
+    state.setdefault("launch.run", default_run())
+    state.setdefault("launch.study", default_study())
     for kind in KINDS:
-        state.setdefault(_yaml_key(kind), spec_form.to_yaml(state[_state_key(kind)]))
+        state.setdefault(_yaml_key(kind), to_yaml(state[_state_key(kind)]))
 
 
 def _load(kind: str, data: dict[str, Any]) -> None:
     """Put `data` into the form and the YAML editor (widgets start again from it)."""
-    st.session_state[_state_key(kind)] = spec_form.normalise(data)
-    st.session_state[_yaml_key(kind)] = spec_form.to_yaml(data)
+    st.session_state[_state_key(kind)] = normalise(data)
+    st.session_state[_yaml_key(kind)] = to_yaml(data)
     st.session_state["launch.ver"] += 1
     st.session_state.pop("launch.result", None)
 
@@ -56,9 +58,9 @@ def _on_editor_change() -> None:
     state = st.session_state
     kind = state["launch.kind"]
     if state["launch.editor"] == EDITORS[1]:
-        state[_yaml_key(kind)] = spec_form.to_yaml(state[_state_key(kind)])
+        state[_yaml_key(kind)] = to_yaml(state[_state_key(kind)])
         return
-    data, problem = spec_form.from_yaml(state.get(_yaml_key(kind), ""))
+    data, problem = from_yaml(state.get(_yaml_key(kind), ""))
     if problem:
         state["launch.editor"] = EDITORS[1]
         state["launch.yaml_problem"] = problem
@@ -128,7 +130,7 @@ def _current_data(kind: str, catalogue: dict[str, Any]) -> tuple[dict[str, Any] 
             "Validate or submit use this text directly; switching back to the form loads it there."
         )
         text = st.text_area("spec (YAML)", key=_yaml_key(kind), height=460)
-        data, problem = spec_form.from_yaml(text)
+        data, problem = from_yaml(text)
         if data is not None:
             state[_state_key(kind)] = data
         return data, problem
@@ -143,7 +145,7 @@ def _current_data(kind: str, catalogue: dict[str, Any]) -> tuple[dict[str, Any] 
         )
     state[_state_key(kind)] = data
     with st.expander("This spec as YAML (read-only here; switch the editor to YAML to edit)"):
-        st.code(spec_form.to_yaml(data), language="yaml")
+        st.code(to_yaml(data), language="yaml")
     return data, None
 
 

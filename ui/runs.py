@@ -15,39 +15,36 @@ import pandas as pd
 import streamlit as st
 
 import engine.api
+from engine.vocabulary import (
+    ACTIVE_STATES,
+    DONE,
+    FAILED,
+    PHASES,
+    RESUMABLE_STATES,
+    RUNNING,
+    STALLED,
+    STATE_STYLES,
+    STORED_STATES,
+)
 from ui import common, figures
-from ui.formatting import ACTIVE, age, duration, fraction, number, run_label, state_badge, timestamp
+from ui.formatting import age, duration, fraction, number, run_label, state_badge, timestamp
 from ui.launch import show_mixture
 
-PHASES = ("prepare", "train", "generate", "score", "analyse")
 REFRESH_S = 2.0
 MAX_EVENTS = 50_000
-
-
-def overall_progress(row: dict[str, Any]) -> float:
-    """0–1 over the five phases: finished phases plus the current phase's share."""
-    state = row.get("state")
-    if state == "done":
-        return 1.0
-    phase = row.get("phase")
-    if phase not in PHASES:
-        return 0.0
-    within = fraction(row.get("progress_done"), row.get("progress_total")) or 0.0
-    return (PHASES.index(phase) + within) / len(PHASES)
+MISSING = "missing"  # a study member whose run directory is gone (not a run state)
 
 
 def live_runs(max_age_s: float = 1.0) -> list[dict[str, Any]]:
-    """Every run directory's summary (newest first), with the overall progress.
+    """Every run directory's summary (newest first; engine.vocabulary.summarise rows, which carry
+    the overall progress).
 
     Reused for `max_age_s` within a session (one render asks twice: the page and its fragment).
     """
     cached = st.session_state.get("runs.live")
     if cached and time.time() - cached[0] < max_age_s:
         return cached[1]
-    rows = engine.api.list_runs()
-    for row in rows:
-        row["overall"] = overall_progress(row)
-    rows = sorted(rows, key=lambda r: r.get("submitted_at") or 0, reverse=True)
+    rows = sorted(engine.api.list_runs(), key=lambda r: r.get("submitted_at") or 0, reverse=True)
     st.session_state["runs.live"] = (time.time(), rows)
     return rows
 
@@ -59,10 +56,10 @@ def _queue_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
             {
                 "state": state_badge(r.get("state")),
                 "run": run_label(r, with_hash=False),
-                "phase": "finished" if r.get("state") == "done" else (r.get("phase") or "–"),
+                "phase": "finished" if r.get("state") == DONE else (r.get("phase") or "–"),
                 "phase progress": (
                     f"{r['progress_done']}/{r['progress_total']}"
-                    if r.get("progress_total") and r.get("state") != "done"
+                    if r.get("progress_total") and r.get("state") != DONE
                     else "–"
                 ),
                 "progress": r["overall"],
@@ -80,14 +77,14 @@ def _queue_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _queue_section(active_before: bool) -> None:
     rows = live_runs()
-    active = [r for r in rows if r.get("state") in ACTIVE]
+    active = [r for r in rows if r.get("state") in ACTIVE_STATES]
     if active_before and not active:
         st.rerun()  # everything finished: a full rerun syncs the store and stops polling
     counts = pd.Series([r.get("state") for r in rows]).value_counts()
-    cols = st.columns(5)
-    for col, state in zip(cols, ("queued", "running", "done", "failed", "cancelled"), strict=True):
-        col.metric(state_badge(state), int(counts.get(state, 0)))
-    if any(r.get("state") == "stalled" for r in rows):
+    cols = st.columns(len(STORED_STATES))
+    for col, state in zip(cols, STORED_STATES, strict=True):
+        col.metric(state_badge(state), int(counts.get(state, 0)), help=STATE_STYLES[state].meaning)
+    if any(r.get("state") == STALLED for r in rows):
         st.warning(
             "Some runs lost their worker (⚠️ stalled): a worker resumes them from their last phase and "
             "checkpoint — start one in the sidebar if none is alive."
@@ -100,7 +97,7 @@ def _queue_section(active_before: bool) -> None:
         column_config={
             "progress": st.column_config.ProgressColumn(
                 "progress",
-                help="over the five phases: prepare, train, generate, score, analyse",
+                help=f"over the {len(PHASES)} phases: {', '.join(PHASES)}",
                 min_value=0.0,
                 max_value=1.0,
                 format="percent",
@@ -142,7 +139,7 @@ def _events(run_id: str) -> list[dict[str, Any]]:
 
 def _eta(events: list[dict[str, Any]], row: dict[str, Any]) -> str | None:
     done, total = row.get("progress_done"), row.get("progress_total")
-    if not done or not total or row.get("state") != "running":
+    if not done or not total or row.get("state") != RUNNING:
         return None
     starts = [
         e
@@ -161,14 +158,13 @@ def _detail_section(run_id: str) -> None:
     except KeyError:
         st.info("This run no longer exists (deleted?).")
         return
-    detail["overall"] = overall_progress(detail)
     events = _events(run_id)
     state = detail.get("state")
     st.subheader(run_label(detail))
     st.caption(f"`{run_id}` · model `{detail.get('model')}` · tasks {', '.join(detail.get('tasks') or [])}")
     cols = st.columns(5)
     cols[0].metric("state", state_badge(state))
-    cols[1].metric("phase", "finished" if state == "done" else (detail.get("phase") or "–"))
+    cols[1].metric("phase", "finished" if state == DONE else (detail.get("phase") or "–"))
     status = detail.get("status") or {}
     started, finished = status.get("started_at"), status.get("finished_at")
     elapsed = (finished or time.time()) - started if started else None
@@ -182,11 +178,11 @@ def _detail_section(run_id: str) -> None:
         text=f"overall {detail['overall']:.0%}"
         + (
             f" · {detail.get('phase')} {detail.get('progress_done')}/{detail.get('progress_total')}"
-            if phase_frac is not None and state in ACTIVE
+            if phase_frac is not None and state in ACTIVE_STATES
             else ""
         ),
     )
-    if state == "failed":
+    if state == FAILED:
         error = detail.get("error") or status.get("error") or {}
         st.error(
             f"**Failed in phase {error.get('phase', '?')}** — {error.get('type', 'error')}: "
@@ -254,7 +250,7 @@ def _actions(run_id: str, state: str | None) -> None:
     if cols[0].button(
         "Cancel",
         key=f"cancel-{run_id}",
-        disabled=state not in ACTIVE,
+        disabled=state not in ACTIVE_STATES,
         help="stop it (a running run saves a checkpoint first)",
     ):
         st.session_state["runs.confirm"] = ("cancel", run_id)
@@ -262,7 +258,7 @@ def _actions(run_id: str, state: str | None) -> None:
     if cols[1].button(
         "Resume",
         key=f"resume-{run_id}",
-        disabled=state not in ("failed", "cancelled"),
+        disabled=state not in RESUMABLE_STATES,
         help="queue it again; it continues from its last phase and checkpoint",
     ):
         outcome = engine.api.resume(run_id)
@@ -272,7 +268,7 @@ def _actions(run_id: str, state: str | None) -> None:
     if cols[2].button(
         "Delete",
         key=f"delete-{run_id}",
-        disabled=state in ("running",),
+        disabled=state == RUNNING,
         help="remove the run directory (refused while it runs)",
     ):
         st.session_state["runs.confirm"] = ("delete", run_id)
@@ -321,7 +317,7 @@ def study_cells(study: dict[str, Any], live: dict[str, dict[str, Any]]) -> tuple
             {
                 "model": str(member.get("model", "?")).rsplit("/", maxsplit=1)[-1],
                 "config": member.get("config"),
-                "state": row.get("state", "missing"),
+                "state": row.get("state", MISSING),
                 "progress": row.get("overall", 0.0),
                 "tasks": ", ".join(row.get("tasks") or []),
                 "phase": row.get("phase"),
@@ -333,7 +329,7 @@ def study_cells(study: dict[str, Any], live: dict[str, dict[str, Any]]) -> tuple
         return frame, frame
     cells = []
     for (model, config), part in frame.groupby(["model", "config"], sort=False):
-        n_done = int((part["state"] == "done").sum())
+        n_done = int((part["state"] == DONE).sum())
         states = " ".join(sorted({state_badge(s).split(" ")[0] for s in part["state"]}))
         cells.append(
             {
@@ -363,7 +359,7 @@ def _studies_section(live: dict[str, dict[str, Any]]) -> None:
     if members.empty:
         st.info("This study has no runs.")
         return
-    done = int((members["state"] == "done").sum())
+    done = int((members["state"] == DONE).sum())
     st.progress(float(members["progress"].mean()), text=f"{done} of {len(members)} runs done")
     st.plotly_chart(figures.study_grid(cells), key=f"grid-{chosen}")
     common.table(
@@ -387,18 +383,18 @@ def render() -> None:
     if not rows:
         common.empty_state("No runs yet — launch one on the Launch page.", "launch", "Go to Launch")
         return
-    active = any(r.get("state") in ACTIVE for r in rows)
+    active = any(r.get("state") in ACTIVE_STATES for r in rows)
     st.subheader("Queue")
     st.fragment(_queue_section, run_every=REFRESH_S if active else None)(active)
     st.subheader("Run")
     ids = [r["run_id"] for r in rows]
     # (no state in the label: Streamlit's selectbox keeps showing a selected option's old label)
     labels = {r["run_id"]: run_label(r) for r in rows}
-    default = next((r["run_id"] for r in rows if r.get("state") == "running"), ids[0])
+    default = next((r["run_id"] for r in rows if r.get("state") == RUNNING), ids[0])
     if st.session_state.get("runs.selected") not in ids:
         st.session_state["runs.selected"] = default
     selected = st.selectbox("run", ids, format_func=labels.get, key="runs.selected")
-    selected_active = next(r for r in rows if r["run_id"] == selected).get("state") in ACTIVE
+    selected_active = next(r for r in rows if r["run_id"] == selected).get("state") in ACTIVE_STATES
     st.fragment(_detail_section, run_every=REFRESH_S if selected_active else None)(selected)
     st.subheader("Studies")
     _studies_section({r["run_id"]: r for r in rows})

@@ -18,23 +18,18 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from ui import sidebar
+from ui import common, sidebar
 
 MARKER = "app.shell"
 TITLE = "CodeTune Studio"
-PAGES: tuple[tuple[str, str, str], ...] = (
-    ("pages/launch.py", "Launch", ":material/rocket_launch:"),
-    ("pages/runs.py", "Runs", ":material/monitoring:"),
-    ("pages/compare.py", "Compare", ":material/compare_arrows:"),
-    ("pages/quality.py", "Quality", ":material/rule:"),
-    ("pages/samples.py", "Samples", ":material/code:"),
-    ("pages/data.py", "Data", ":material/dataset:"),
-)
 
 
 def navigation() -> StreamlitPage:
-    """st.navigation over the app's pages (Launch is the default)."""
-    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    """st.navigation over the app's pages (ui.common.NAVIGATION; the first, Launch, is the default)."""
+    pages = [
+        st.Page(page.path, title=page.title, icon=page.icon, default=i == 0)
+        for i, page in enumerate(common.NAVIGATION)
+    ]
     return st.navigation(pages)
 
 

@@ -34,20 +34,20 @@ def _sync_now() -> None:
 
 def render() -> None:
     """Sync the store (cheap) and draw the sidebar."""
-    cfg = common.settings()
+    settings = common.current_settings()
     if not st.session_state.pop("sidebar.synced_by_hand", False):
         with st.spinner("Syncing the store with the run directories…", show_time=True):
-            common.sync(cfg)
+            common.sync(settings)
     with st.sidebar:
         st.markdown("### 🧪 CodeTune Studio")
         st.caption("Single-task vs multi-task fine-tuning of code models, with evidence.")
-        st.markdown(f"**Workspace**  \n`{cfg.home}`")
-        data_ok = cfg.data_dir.is_dir()
-        st.markdown(f"**Data directory** {'✅' if data_ok else '❌'}  \n`{cfg.data_dir}`")
+        st.markdown(f"**Workspace**  \n`{settings.home}`")
+        data_ok = settings.data_dir.is_dir()
+        st.markdown(f"**Data directory** {'✅' if data_ok else '❌'}  \n`{settings.data_dir}`")
         if not data_ok:
             st.caption("Not found: set CODETUNE_DATA_DIR to the folder with the datasets (see the Data page).")
         try:
-            worker = common.worker_status(cfg)
+            worker = common.worker_status(settings)
         except OSError as exc:
             worker = {"alive": False}
             st.caption(f"cannot read the worker registry: {exc}")

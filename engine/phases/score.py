@@ -24,6 +24,7 @@ from engine.runs.rundir import (
     write_json_atomic,
     write_table_atomic,
 )
+from engine.vocabulary import exec_rate_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -161,7 +162,7 @@ def aggregate(spec: Any, generations: list[dict], outcomes: list[dict], scores: 
                 out[task][f"pass@{k}"] = sum(values) / len(values)
         total = sum(status_count[task].values())
         for status in EXEC_STATUSES:
-            out[task][f"exec:{status}"] = status_count[task].get(status, 0) / total
+            out[task][exec_rate_name(status)] = status_count[task].get(status, 0) / total
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
     for s in scores:
         if not math.isnan(s["value"]):

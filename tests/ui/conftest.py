@@ -40,8 +40,8 @@ class Seeded:
 
 
 def _seed(home: Path) -> Seeded:
-    cfg = load_settings({"CODETUNE_HOME": str(home)})
-    cfg.ensure_dirs()
+    settings = load_settings({"CODETUNE_HOME": str(home)})
+    settings.ensure_dirs()
     texts = [
         synthetic.make_texts("gen-python", 6),
         synthetic.make_texts("trans-java-cs", 5),
@@ -57,7 +57,7 @@ def _seed(home: Path) -> Seeded:
 
     def write(model: str, method: str, tasks: tuple[str, ...], seed: int, **kw) -> str:
         spec = synthetic.spec_for(model, method, list(tasks))
-        path = synthetic.write_run(cfg.runs_dir, spec, [by_task[t] for t in tasks], seed=seed, **kw)
+        path = synthetic.write_run(settings.runs_dir, spec, [by_task[t] for t in tasks], seed=seed, **kw)
         return path.name
 
     zero = write(SMALL, "none", TASKS, 1, statuses=zero_status, pass_rate=0.2)
@@ -77,7 +77,7 @@ def _seed(home: Path) -> Seeded:
         {"run_id": failed, "config": "MT-FFT", "model": LARGE, "created": True},
     ]
     study_id = "seeded-study-0000abcd"
-    folder = cfg.studies_dir / study_id
+    folder = settings.studies_dir / study_id
     folder.mkdir(parents=True)
     write_json_atomic(
         folder / "study.json",
@@ -89,7 +89,7 @@ def _seed(home: Path) -> Seeded:
             "submitted_at": time.time(),
         },
     )
-    ingest.ingest_all(cfg)
+    ingest.ingest_all(settings)
     return Seeded(home, zero, st_gen, st_trans, st_sum, mt, mt_large, failed, study_id)
 
 

@@ -28,8 +28,8 @@ def no_worker(monkeypatch) -> list[int]:
     """Record ensure_worker calls instead of starting a worker process."""
     calls: list[int] = []
 
-    def fake(cfg=None):
-        del cfg
+    def fake(settings=None):
+        del settings
         calls.append(1)
         return {"started": True, "pid": 4242}
 

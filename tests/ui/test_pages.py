@@ -71,14 +71,14 @@ def test_runs_cancel_and_delete_ask_first(workspace, monkeypatch):
     from engine.settings import load_settings
     from store import synthetic
 
-    monkeypatch.setattr(api, "ensure_worker", lambda cfg=None: {"started": False, "pid": 1})
-    cfg = load_settings()
+    monkeypatch.setattr(api, "ensure_worker", lambda settings=None: {"started": False, "pid": 1})
+    settings = load_settings()
     spec = synthetic.spec_for("Qwen/Qwen2.5-Coder-0.5B-Instruct", "lora", ["gen-python"])
     from engine.runs import queue
 
-    queued = queue.submit_run(spec, cfg, check=False).run_id
+    queued = queue.submit_run(spec, settings, check=False).run_id
     done = synthetic.write_run(
-        cfg.runs_dir,
+        settings.runs_dir,
         synthetic.spec_for("Qwen/Qwen2.5-Coder-0.5B-Instruct", "none", ["gen-python"]),
         [synthetic.make_texts("gen-python", 3)],
     ).name
@@ -86,22 +86,22 @@ def test_runs_cancel_and_delete_ask_first(workspace, monkeypatch):
     at.selectbox(key="runs.selected").set_value(queued).run()
     at.button(key=f"cancel-{queued}").click().run()
     assert any("Really cancel" in w.value for w in at.warning)
-    assert json.loads((cfg.runs_dir / queued / "status.json").read_text())["state"] == "queued"
+    assert json.loads((settings.runs_dir / queued / "status.json").read_text())["state"] == "queued"
     at.button(key=f"confirm-cancel-{queued}").click().run()
     assert not at.exception
-    assert json.loads((cfg.runs_dir / queued / "status.json").read_text())["state"] == "cancelled"
+    assert json.loads((settings.runs_dir / queued / "status.json").read_text())["state"] == "cancelled"
     # resume queues it again
     at.selectbox(key="runs.selected").set_value(queued).run()
     at.button(key=f"resume-{queued}").click().run()
-    assert json.loads((cfg.runs_dir / queued / "status.json").read_text())["state"] == "queued"
+    assert json.loads((settings.runs_dir / queued / "status.json").read_text())["state"] == "queued"
     # delete asks, "no" keeps it, "yes" removes it
     at.selectbox(key="runs.selected").set_value(done).run()
     at.button(key=f"delete-{done}").click().run()
     at.button(key=f"confirm-no-{done}").click().run()
-    assert (cfg.runs_dir / done).is_dir()
+    assert (settings.runs_dir / done).is_dir()
     at.button(key=f"delete-{done}").click().run()
     at.button(key=f"confirm-delete-{done}").click().run()
-    assert not (cfg.runs_dir / done).exists()
+    assert not (settings.runs_dir / done).exists()
     assert not at.exception
 
 
