@@ -1,7 +1,7 @@
 """Benchmark: pylint over 164 Python files, our in-process batch vs one pylint process per file.
 
 The 164 "generated" files are HumanEval's prompt + canonical_solution. Both sides use the same pylint
-options (engine.scoring.quality.analysers.pylint_tool.pylint_args: pylint's default checks) and the
+options (engine.scoring.quality.builtin.pylint_analyser.pylint_args: pylint's default checks) and the
 same file names, so besides the times the benchmark checks that both report the same findings
 (rule id and line per file) and the same per-file score.
 
@@ -51,13 +51,13 @@ def run_batch(codes: list[tuple[str, str]]) -> tuple[float, list[Any]]:
 
     samples = [Sample(key=task_id, code=code, language="python") for task_id, code in codes]
     start = time.perf_counter()
-    results = analyse(samples, tools=["pylint"])
+    results = analyse(samples, analysers=["pylint"])
     return time.perf_counter() - start, results
 
 
 def run_per_file(codes: list[tuple[str, str]], workdir: Path) -> tuple[float, list[dict[str, Any]]]:
     """Seconds and parsed JSON reports of `python -m pylint <file>`, one process per file."""
-    from engine.scoring.quality.analysers.pylint_tool import pylint_args
+    from engine.scoring.quality.builtin.pylint_analyser import pylint_args
 
     rcfile = workdir / "pylintrc"
     rcfile.write_text("[MAIN]\n", encoding="utf-8")

@@ -211,9 +211,9 @@ def _known_names(what: str) -> set[str] | None:
             from engine.scoring.metrics import available_metrics
 
             return set(available_metrics()) | {"pass@k"}
-        from engine.scoring.quality import registry
+        from engine.scoring.quality import analysers
 
-        return set(registry())
+        return set(analysers())
     except ImportError:
         return None
 

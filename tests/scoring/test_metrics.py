@@ -1,10 +1,11 @@
-"""Tests for engine.scoring.metrics: the registry, each metric against its reference library, CodeBLEU's
-equality with codebleu 0.7.0 under PYTHONHASHSEED=0 and its independence of the caller's seed, pass@k,
-and scripts/setup_wordnet.sh."""
+"""Tests for engine.scoring.metrics: the registry (plugins from CODETUNE_PLUGINS included) and the
+metrics' metadata, each metric against its reference library, CodeBLEU's equality with codebleu 0.7.0
+under PYTHONHASHSEED=0 and its independence of the caller's seed, pass@k, and scripts/setup_wordnet.sh."""
 # pylint: disable=missing-function-docstring
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.registry import PLUGINS_ENV
 from engine.scoring.metrics import (
     MetricError,
     MetricUnavailableError,
@@ -24,6 +26,7 @@ from engine.scoring.metrics import (
     default_metrics,
     get_metric,
     mean_pass_at_k,
+    metric_infos,
     pass_at_k,
 )
 from engine.scoring.metrics import codebleu as codebleu_metric
@@ -117,6 +120,130 @@ def test_registry_lists_metrics_with_kinds() -> None:
     assert get_metric("CodeBLEU").name == "codebleu"
     with pytest.raises(MetricError, match="unknown task kind"):
         available_metrics("image")
+
+
+def test_metric_scale_is_data_and_info_describes_it() -> None:
+    infos = metric_infos()
+    assert list(infos) == available_metrics()
+    for name, info in infos.items():
+        metric = get_metric(name)
+        assert (metric.low, metric.high, metric.higher_is_better, metric.per_sample) == (0.0, 1.0, True, True)
+        assert info.name == name and info.description == metric.description
+        assert (info.low, info.high, info.higher_is_better, info.per_sample) == (0.0, 1.0, True, True)
+        assert info.paired_test == "wilcoxon" and info.group == "score"
+        assert metric.scale == info.scale == "[0, 1], higher is better"
+    assert get_metric("codebleu").applies_to == frozenset({"code"})
+    corpus_only = dataclasses.replace(get_metric("bleu"), per_sample=False, low=None, higher_is_better=False)
+    assert corpus_only.info.paired_test is None and corpus_only.scale == "[-∞, 1], lower is better"
+    with pytest.raises(ValueError, match="applies_to"):
+        dataclasses.replace(get_metric("bleu"), applies_to=frozenset({"image"}))
+    with pytest.raises(ValueError, match="low"):
+        dataclasses.replace(get_metric("bleu"), low=2.0)
+
+
+def test_registry_is_built_once() -> None:
+    assert get_metric("bleu") is get_metric("bleu")
+    # the metric modules are the registry's list, not whatever the package happens to import
+    from engine.scoring import metrics
+
+    assert "engine.scoring.metrics.bleu" in metrics.METRIC_MODULES
+    assert "engine.scoring.metrics.evaluate_modules" not in metrics.METRIC_MODULES
+
+
+# A plugin module as a user would write it: one metric and one analyser, outside the package.
+PLUGIN_SOURCE = '''
+from engine.scoring.metrics import CODE, TEXT, Metric
+from engine.scoring.quality import Analyser
+from engine.scoring.quality.base import ok, severity_measures
+from engine.scoring.quality.model import Finding
+
+
+def length_ratio(predictions, references):
+    return [min(len(p), len(r)) / max(len(p), len(r), 1) for p, r in zip(predictions, references)]
+
+
+METRICS = (
+    Metric(name="length_ratio", applies_to=frozenset({CODE, TEXT}), description="shorter length / longer length",
+           score_fn=length_ratio),
+)
+
+
+class LongLines(Analyser):
+    name = "long_lines"
+    languages = ("python", "java")
+    categories = {"long": "a line over 20 characters"}
+
+    def analyse_batch(self, samples, workdir, config):
+        results = []
+        for sample in samples:
+            findings = [Finding(self.name, "L1", "long", "info", number, "long line")
+                        for number, line in enumerate(sample.code.splitlines(), 1) if len(line) > 20]
+            results.append(ok(sample, self.name, findings, severity_measures(findings)))
+        return results
+
+
+ANALYSERS = (LongLines,)
+'''
+
+
+def write_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> None:
+    """Write `source` as module `name` under tmp_path, put it on sys.path and in CODETUNE_PLUGINS.
+    The registries rebuild when CODETUNE_PLUGINS changes, and again when monkeypatch restores it."""
+    (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(PLUGINS_ENV, name)
+
+
+def test_plugin_module_adds_a_metric_and_an_analyser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.scoring.quality import Sample, analyse, analysers, available_analysers, default_analysers
+
+    write_plugin(tmp_path, monkeypatch, "cts_test_plugin_both", PLUGIN_SOURCE)
+    assert "length_ratio" in available_metrics()
+    assert "length_ratio" in default_metrics("code") and "length_ratio" in default_metrics("text")
+    assert get_metric("Length_Ratio").name == "length_ratio"
+    out = compute(["length_ratio", "exact_match"], ["abcd", "xy"], ["ab", "xy"])
+    assert out["length_ratio"]["per_sample"] == [0.5, 1.0] and out["length_ratio"]["mean"] == 0.75
+    assert out["exact_match"]["per_sample"] == [0.0, 1.0]
+    assert metric_infos()["length_ratio"].paired_test == "wilcoxon"
+
+    assert "long_lines" in analysers() and "pylint" in analysers()
+    assert "long_lines" not in default_analysers("python")  # default_for is empty
+    info = {i.name: i for i in available_analysers()}["long_lines"]
+    assert info.available and info.categories == {"long": "a line over 20 characters"}
+    code = "x = 1\nthis_is_a_long_name = 'and a long value'\n"
+    [result] = analyse([Sample("a", code, "python")], analysers=["long_lines"])
+    assert (result.tool, result.status) == ("long_lines", "ok")
+    assert [(f.rule_id, f.category, f.line) for f in result.findings] == [("L1", "long", 2)]
+
+    monkeypatch.delenv(PLUGINS_ENV)
+    assert "length_ratio" not in available_metrics() and "long_lines" not in analysers()
+    with pytest.raises(MetricError, match="unknown metric 'length_ratio'"):
+        get_metric("length_ratio")
+
+
+def test_duplicate_metric_name_is_an_error_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = ("from engine.scoring.metrics import TEXT, Metric\n"
+              "METRICS = (Metric(name='chrf', applies_to=frozenset({TEXT}), description='again',"
+              " score_fn=lambda p, r: [0.0] * len(p)),)\n")
+    write_plugin(tmp_path, monkeypatch, "cts_test_plugin_duplicate_metric", source)
+    with pytest.raises(RuntimeError, match=r"metric 'chrf' is registered twice.*cts_test_plugin_duplicate_metric"):
+        available_metrics()
+    monkeypatch.delenv(PLUGINS_ENV)
+    assert "chrf" in available_metrics()
+
+
+def test_plugin_metrics_must_be_metric_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_plugin(tmp_path, monkeypatch, "cts_test_plugin_not_a_metric", "METRICS = ('length_ratio',)\n")
+    with pytest.raises(TypeError, match="METRICS entries must be"):
+        get_metric("bleu")
+
+
+def test_unimportable_plugin_is_an_import_error_naming_codetune_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PLUGINS_ENV, "cts_test_plugin_that_does_not_exist")
+    with pytest.raises(ImportError, match=r"cts_test_plugin_that_does_not_exist.*CODETUNE_PLUGINS"):
+        available_metrics()
+    with pytest.raises(ImportError, match="CODETUNE_PLUGINS"):
+        compute(["bleu"], ["a"], ["a"])
 
 
 def test_import_loads_no_metric_library() -> None:

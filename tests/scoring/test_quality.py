@@ -28,18 +28,20 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from engine.registry import PLUGINS_ENV
 from engine.runs import rundir as runs
+from engine.scoring import quality
 from engine.scoring.quality import (
     QualityConfig,
     Sample,
     ToolResult,
     analyse,
-    available_tools,
-    default_tools,
-    registry,
+    analysers,
+    available_analysers,
+    default_analysers,
 )
-from engine.scoring.quality.analysers import pylint_tool
-from engine.scoring.quality.analysers.pylint_tool import file_score, pylint_args
+from engine.scoring.quality.builtin import pylint_analyser
+from engine.scoring.quality.builtin.pylint_analyser import file_score, pylint_args
 from engine.scoring.quality.prepare import csharp_unit, java_unit, strip_comments_and_strings
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +240,7 @@ def test_pylint_syntax_error_is_a_finding_and_does_not_break_the_batch(python_re
     assert broken.findings[0].severity == "error" and broken.findings[0].line == 1
     assert "pylint_score" not in broken.measures and "no score" in broken.detail
     # The good samples of the same batch are analysed exactly as they are on their own.
-    alone = analyse([Sample("unused", PY_UNUSED, "python")], tools=["pylint"])[0]
+    alone = analyse([Sample("unused", PY_UNUSED, "python")], analysers=["pylint"])[0]
     assert python_results["unused", "pylint"] == alone
     # radon cannot parse it: that is the tool giving up, recorded with the parser's reason.
     radon = python_results["broken", "radon"]
@@ -322,9 +324,9 @@ def java_results() -> dict[tuple[str, str], ToolResult]:
     return _by(analyse(samples))
 
 
-def test_default_java_tools_all_ran(java_results):
-    assert {tool for _, tool in java_results} == set(default_tools("java"))
-    assert {"checkstyle-sun", "checkstyle-google", "javac", "lizard"} <= set(default_tools("java"))
+def test_default_java_analysers_all_ran(java_results):
+    assert {tool for _, tool in java_results} == set(default_analysers("java"))
+    assert {"checkstyle-sun", "checkstyle-google", "javac", "lizard"} <= set(default_analysers("java"))
 
 
 def test_javac_reports_rawtypes_and_unchecked_lines(java_results):
@@ -453,16 +455,16 @@ def test_missing_tool_is_recorded_as_failed(tmp_path):
         result = by[key, tool]
         assert result.status == "failed" and missing in result.detail and not result.findings
     assert by["j", "lizard"].status == "ok"  # in-process tools still work
-    assert {i.name: i.available for i in available_tools(config)}["mcs"] is False
+    assert {i.name: i.available for i in available_analysers(config)}["mcs"] is False
 
 
 def test_analyser_crash_is_recorded_as_failed(monkeypatch):
     def explode(self, samples, workdir, config):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(pylint_tool.PylintAnalyser, "analyse_batch", explode)
+    monkeypatch.setattr(pylint_analyser.PylintAnalyser, "analyse_batch", explode)
     results = analyse(
-        [Sample("a", PY_UNUSED, "python"), Sample("b", PY_SCORED, "python")], tools=["pylint", "lizard"]
+        [Sample("a", PY_UNUSED, "python"), Sample("b", PY_SCORED, "python")], analysers=["pylint", "lizard"]
     )
     assert [(r.key, r.tool, r.status) for r in results] == [
         ("a", "pylint", "failed"),
@@ -483,7 +485,7 @@ def test_tool_timeout_is_failed(tmp_path):
     slow = _fake_program(tmp_path / "checkstyle", "import time\ntime.sleep(30)\n")
     config = QualityConfig(executables={"checkstyle": slow}, timeout_s=1)
     start = time.monotonic()
-    result = analyse([Sample("j", JAVA_RAW, "java")], tools=["checkstyle-sun"], config=config)[0]
+    result = analyse([Sample("j", JAVA_RAW, "java")], analysers=["checkstyle-sun"], config=config)[0]
     assert time.monotonic() - start < 10
     assert result.status == "failed" and "timed out" in result.detail
 
@@ -505,7 +507,7 @@ def test_javac_jvm_death_fails_only_that_sample(tmp_path):
         ),
     )
     samples = [Sample(k, f"class C {{ /* {k} */ }}\n", "java") for k in ("ok1", "CRASH", "ok2")]
-    results = analyse(samples, tools=["javac"], config=QualityConfig(executables={"java": fake}))
+    results = analyse(samples, analysers=["javac"], config=QualityConfig(executables={"java": fake}))
     assert [r.status for r in results] == ["ok", "failed", "ok"]
     assert "died" in results[1].detail and "134" in results[1].detail
 
@@ -524,7 +526,7 @@ def test_javac_jvm_death_fails_only_that_sample(tmp_path):
 )
 def test_unanalysable_input_is_skipped_with_a_reason(code, reason):
     results = analyse(
-        [Sample("bad", code, "python"), Sample("good", PY_UNUSED, "python")], tools=["pylint", "lizard"]
+        [Sample("bad", code, "python"), Sample("good", PY_UNUSED, "python")], analysers=["pylint", "lizard"]
     )
     by = _by(results)
     for tool in ("pylint", "lizard"):
@@ -541,25 +543,25 @@ def test_garbage_text_gets_a_result_not_a_crash():
         for t in ("javac", "mcs", "checkstyle-sun")
         if shutil.which({"javac": "java", "mcs": "mcs", "checkstyle-sun": "checkstyle"}[t])
     ]
-    for result in analyse(samples, tools=tools):
+    for result in analyse(samples, analysers=tools):
         assert result.status in {"ok", "failed"}
         assert result.status == "ok" or result.detail
 
 
 def test_bad_requests_raise():
-    with pytest.raises(ValueError, match="unknown quality tool"):
-        analyse([Sample("a", "x = 1\n", "python")], tools=["nope"])
+    with pytest.raises(ValueError, match="unknown analyser"):
+        analyse([Sample("a", "x = 1\n", "python")], analysers=["nope"])
     with pytest.raises(ValueError, match="unsupported language"):
         analyse([Sample("a", "x = 1\n", "cobol")])  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        default_tools("cobol")
+        default_analysers("cobol")
 
 
 def test_results_are_ordered_by_sample_then_tool_and_progress_counts_up():
     calls = []
     samples = [Sample("b", PY_UNUSED, "python"), Sample("a", "", "python"), Sample("b", PY_SCORED, "python")]
     results = analyse(
-        samples, tools=["lizard", "radon", "checkstyle-sun"], progress=lambda *a: calls.append(a)
+        samples, analysers=["lizard", "radon", "checkstyle-sun"], progress=lambda *a: calls.append(a)
     )
     assert [(r.key, r.tool) for r in results] == [
         ("b", "lizard"),
@@ -575,7 +577,7 @@ def test_results_are_ordered_by_sample_then_tool_and_progress_counts_up():
 
 
 def test_rows_fit_the_run_directory_schemas():
-    result = analyse([Sample("a", PY_UNUSED, "python"), Sample("e", "", "python")], tools=["pylint"])
+    result = analyse([Sample("a", PY_UNUSED, "python"), Sample("e", "", "python")], analysers=["pylint"])
     key = {"run_id": "r1", "task": "generation-python", "sample_id": "x", "sample_index": 0}
     findings = [{**key, **row} for r in result for row in r.finding_rows()]
     quality = [{**key, **row} for r in result for row in r.quality_rows()]
@@ -587,19 +589,112 @@ def test_rows_fit_the_run_directory_schemas():
     assert len(skipped_rows) == 1 and skipped_rows[0]["measure"] is None and skipped_rows[0]["detail"]
 
 
-def test_registry_and_tool_listing():
-    names = set(registry())
+def test_registry_and_analyser_listing():
+    names = set(analysers())
     assert {"pylint", "radon", "lizard", "checkstyle-sun", "checkstyle-google", "javac", "mcs"} <= names
-    assert default_tools("python") == ["lizard", "pylint", "radon"]
-    assert default_tools("csharp") == ["lizard", "mcs"]
-    infos = {info.name: info for info in available_tools()}
+    assert default_analysers("python") == ["lizard", "pylint", "radon"]
+    assert default_analysers("csharp") == ["lizard", "mcs"]
+    infos = {info.name: info for info in available_analysers()}
     assert set(infos) == names and infos["pylint"].available
     assert all(info.detail for info in infos.values())
 
 
+def test_registry_is_built_once_from_its_module_list():
+    assert analysers()["pylint"] is analysers()["pylint"]  # one instance, not one per call
+    assert analysers() is not analysers()  # callers get a copy of the mapping
+    modules = {type(analyser).__module__ for analyser in analysers().values()}
+    assert modules == set(quality.ANALYSER_MODULES)
+    assert callable(quality.analysers)  # the function, not shadowed by a subpackage
+
+
+def test_every_analyser_explains_its_finding_categories(java_results):
+    infos = {info.name: info for info in available_analysers()}
+    assert set(infos["pylint"].categories) == {"C", "R", "W", "E", "F", "I"}
+    assert {"compile-error", "lint"} <= set(infos["javac"].categories)
+    assert {"compile-error", "compiler-warning"} == set(infos["mcs"].categories)
+    assert {"naming", "javadoc", "whitespace", "misc"} <= set(infos["checkstyle-sun"].categories)
+    assert infos["radon"].categories == {} and infos["lizard"].categories == {}
+    assert all(isinstance(text, str) and text for info in infos.values() for text in info.categories.values())
+    # every category a finding carries is explained by its analyser
+    python = analyse([Sample("a", PY_UNUSED, "python"), Sample("b", PY_SCORED, "python")])
+    for result in [*python, *java_results.values()]:
+        for finding in result.findings:
+            assert finding.category in infos[finding.tool].categories, (finding.tool, finding.category)
+
+
+def _plugin(tmp_path, monkeypatch, name, source):
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(PLUGINS_ENV, name)
+
+
+def test_plugin_analyser_is_registered_and_runs(tmp_path, monkeypatch):
+    _plugin(tmp_path, monkeypatch, "cts_test_quality_plugin", """\
+        from engine.scoring.quality import Analyser
+        from engine.scoring.quality.base import ok
+
+        class CharCount(Analyser):
+            name = "char_count"
+            languages = ("python", "csharp")
+            default_for = ("csharp",)
+            description = "characters per sample"
+
+            def analyse_batch(self, samples, workdir, config):
+                return [ok(s, self.name, measures={"chars": float(len(s.code))}) for s in samples]
+
+        ANALYSERS = (CharCount,)
+        """)
+    assert "char_count" in analysers()
+    assert default_analysers("csharp") == ["char_count", "lizard", "mcs"]
+    results = analyse([Sample("p", "x = 1\n", "python"), Sample("j", JAVA_RAW, "java")], analysers=["char_count"])
+    assert [(r.key, r.tool, r.measures) for r in results] == [("p", "char_count", {"chars": 6.0})]
+    monkeypatch.delenv(PLUGINS_ENV)
+    assert "char_count" not in analysers()
+    with pytest.raises(ValueError, match="unknown analyser"):
+        analyse([Sample("p", "x = 1\n", "python")], analysers=["char_count"])
+
+
+def test_duplicate_analyser_name_is_an_error_naming_it(tmp_path, monkeypatch):
+    _plugin(tmp_path, monkeypatch, "cts_test_quality_duplicate", """\
+        from engine.scoring.quality.builtin.radon_analyser import RadonAnalyser
+
+        class MyRadon(RadonAnalyser):
+            pass
+
+        ANALYSERS = (MyRadon,)
+        """)
+    with pytest.raises(RuntimeError, match=r"analyser 'radon' is registered twice.*cts_test_quality_duplicate"):
+        analysers()
+    monkeypatch.delenv(PLUGINS_ENV)
+    assert "radon" in analysers()
+
+
+def test_plugin_analysers_must_be_concrete_analyser_classes(tmp_path, monkeypatch):
+    _plugin(tmp_path, monkeypatch, "cts_test_quality_bad_entry", "ANALYSERS = (object,)\n")
+    with pytest.raises(TypeError, match="concrete Analyser subclasses"):
+        analysers()
+    _plugin(tmp_path, monkeypatch, "cts_test_quality_bad_language", """\
+        from engine.scoring.quality.builtin.lizard_analyser import LizardAnalyser
+
+        class Cobol(LizardAnalyser):
+            name = "cobol-lint"
+            languages = ("cobol",)
+
+        ANALYSERS = (Cobol,)
+        """)
+    with pytest.raises(TypeError, match=r"cobol-lint.*unsupported language"):
+        default_analysers("python")
+
+
+def test_unimportable_plugin_is_an_import_error_naming_codetune_plugins(monkeypatch):
+    monkeypatch.setenv(PLUGINS_ENV, "cts_test_quality_missing_plugin")
+    with pytest.raises(ImportError, match=r"cts_test_quality_missing_plugin.*CODETUNE_PLUGINS"):
+        analyse([Sample("a", "x = 1\n", "python")])
+
+
 def test_importing_the_package_imports_no_tool():
     code = (
-        "import sys, engine.scoring.quality as q; q.default_tools('java'); q.available_tools(); "
+        "import sys, engine.scoring.quality as q; q.default_analysers('java'); q.available_analysers(); "
         "print(sorted(m for m in ('pylint', 'radon', 'lizard', 'astroid') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -680,7 +775,7 @@ def test_humaneval_x_java_all_tools():
         rows = [json.loads(line) for line in fh]
     samples = [Sample(r["task_id"], r["prompt"] + r["canonical_solution"], "java") for r in rows]
     results = analyse(samples)
-    assert len(results) == len(samples) * len(default_tools("java"))
+    assert len(results) == len(samples) * len(default_analysers("java"))
     assert all(r.measures["compiled"] == 1.0 for r in results if r.tool == "javac")
     # Every reference solution compiles; checkstyle 8.36's grammar predates some of their syntax
     # (e.g. the "\\s" escape of Java 15 in Java/91 and Java/101): those are failed, with the reason.
@@ -697,6 +792,6 @@ def test_codexglue_csharp_fragments_compile_as_wrapped():
     path = _data_dir() / "codexglue_code2code_trans" / "test.java-cs.txt.cs"
     lines = path.read_text(encoding="utf-8").split("\n")[:60]
     results = analyse(
-        [Sample(str(i), line, "csharp") for i, line in enumerate(lines) if line.strip()], tools=["mcs"]
+        [Sample(str(i), line, "csharp") for i, line in enumerate(lines) if line.strip()], analysers=["mcs"]
     )
     assert all(r.status == "ok" and "wrapped" in r.detail for r in results)

@@ -1,31 +1,28 @@
-"""Similarity metrics and pass@k: the metric registry and `compute()`.
+"""Similarity metrics and pass@k: the metric registry, `compute()` and the metrics' metadata.
 
-Registry: every metric module exposes `METRICS`, a tuple of `Metric` records (name, task kinds,
-per-sample and corpus functions, options). Adding a metric = one module + one import line below.
+Registry (engine.registry.Registry): every module in METRIC_MODULES, and every plugin module named in
+CODETUNE_PLUGINS, may expose `METRICS`, a tuple of `Metric` records (name, the outputs it applies to,
+per-sample and corpus functions, options, scale as data). Adding a metric = one module + its path in
+METRIC_MODULES. The registry reads the modules on first use, once.
 
-    from engine.scoring.metrics import compute, get_metric, available_metrics, pass_at_k
+    from engine.scoring.metrics import compute, get_metric, available_metrics, metric_infos, pass_at_k
     compute(["codebleu", "bleu"], predictions, references, lang="csharp")
     -> {"codebleu": {"per_sample": [...], "corpus": 0.61, "mean": 0.63, "meta": {...}}, "bleu": {...}}
 
-Scales: every value is in [0, 1] (sacrebleu's 0-100 divided by 100). `mean` is the mean of the
-per-sample values (what the paper reports); `corpus` is the library's pooled corpus value where
-one exists (BLEU, chrF, CodeBLEU), else the same mean. Importing this package loads no library,
-parser or WordNet; they load on first use.
+Scales: every built-in value is in [0, 1] (sacrebleu's 0-100 divided by 100), higher is better, and
+exists per sample. `mean` is the mean of the per-sample values (what the paper reports); `corpus` is
+the library's pooled corpus value where one exists (BLEU, chrF, CodeBLEU), else the same mean.
+Importing this package loads no library, parser or WordNet; they load on first use.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType, ModuleType
 from typing import Any
 
-# The registry: the metric modules imported here (each exposes METRICS). A new metric = its module
-# plus its name on this line.
-from engine.scoring.metrics import bleu, chrf, codebleu, exact_match, meteor, rouge, smooth_bleu  # noqa: F401
+from engine.registry import Registry
 from engine.scoring.metrics.base import (
     CODE,
-    TASK_KINDS,
     TEXT,
     Metric,
     MetricError,
@@ -33,10 +30,11 @@ from engine.scoring.metrics.base import (
     MetricUnavailableError,
 )
 from engine.scoring.metrics.passk import mean_pass_at_k, pass_at_k
+from engine.vocabulary import OUTPUT_KINDS, MetricInfo
 
 __all__ = [
     "CODE",
-    "TASK_KINDS",
+    "METRIC_MODULES",
     "TEXT",
     "Metric",
     "MetricError",
@@ -47,26 +45,40 @@ __all__ = [
     "default_metrics",
     "get_metric",
     "mean_pass_at_k",
+    "metric_infos",
     "pass_at_k",
 ]
 
-@functools.lru_cache(maxsize=1)
-def _registry() -> Mapping[str, Metric]:
-    found: dict[str, Metric] = {}
-    modules = [m for m in globals().values() if isinstance(m, ModuleType) and hasattr(m, "METRICS")]
-    for module in modules:
-        for metric in module.METRICS:
-            if metric.name in found:
-                raise RuntimeError(f"metric name {metric.name!r} defined twice ({module.__name__})")
-            found[metric.name] = metric
-    return MappingProxyType(dict(sorted(found.items())))
+# The built-in metric modules, each exposing METRICS. A new metric = its module plus its path here.
+METRIC_MODULES = (
+    "engine.scoring.metrics.bleu",
+    "engine.scoring.metrics.chrf",
+    "engine.scoring.metrics.codebleu",
+    "engine.scoring.metrics.exact_match",
+    "engine.scoring.metrics.meteor",
+    "engine.scoring.metrics.rouge",
+    "engine.scoring.metrics.smooth_bleu",
+)
+
+
+def _checked(item: object) -> Metric:
+    if not isinstance(item, Metric):
+        raise TypeError(f"METRICS entries must be engine.scoring.metrics.Metric records, got {item!r}")
+    return item
+
+
+_REGISTRY: Registry[Metric] = Registry("metric", "METRICS", METRIC_MODULES, make=_checked)
+
+
+def _sorted_metrics() -> dict[str, Metric]:
+    return dict(sorted(_REGISTRY.items()))
 
 
 def available_metrics(kind: str | None = None) -> list[str]:
     """Names of the registered metrics, sorted; with `kind` ("code"/"text"), those that apply to it."""
-    if kind is not None and kind not in TASK_KINDS:
-        raise MetricError(f"unknown task kind {kind!r} (known: {', '.join(TASK_KINDS)})")
-    return [name for name, m in _registry().items() if kind is None or kind in m.kinds]
+    if kind is not None and kind not in OUTPUT_KINDS:
+        raise MetricError(f"unknown task kind {kind!r} (known: {', '.join(OUTPUT_KINDS)})")
+    return [name for name, m in _sorted_metrics().items() if kind is None or kind in m.applies_to]
 
 
 def default_metrics(kind: str) -> list[str]:
@@ -76,10 +88,16 @@ def default_metrics(kind: str) -> list[str]:
 
 def get_metric(name: str) -> Metric:
     """The metric registered under `name` (case-insensitive); MetricError lists the known ones."""
-    metric = _registry().get(name.strip().lower()) if isinstance(name, str) else None
-    if metric is None:
-        raise MetricError(f"unknown metric {name!r}; known metrics: {', '.join(available_metrics())}")
-    return metric
+    if isinstance(name, str):
+        for candidate in (name, name.strip().lower()):
+            if candidate in _REGISTRY:
+                return _REGISTRY.get(candidate)
+    raise MetricError(f"unknown metric {name!r}; known metrics: {', '.join(available_metrics())}")
+
+
+def metric_infos() -> dict[str, MetricInfo]:
+    """What each registered metric's numbers mean (range, direction, per-sample, paired test), by name."""
+    return {name: metric.info for name, metric in _sorted_metrics().items()}
 
 
 def compute(names: Sequence[str], predictions: Sequence[str], references: Sequence[str],

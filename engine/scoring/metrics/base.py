@@ -1,8 +1,10 @@
 """The metric contract: the `Metric` record every metric module exposes, its errors and input checks.
 
 A metric module defines its scoring functions and a module-level `METRICS` tuple of `Metric` records;
-`engine.scoring.metrics` imports the module (one line) and the registry picks the records up.
-Every metric scores one prediction against one reference, per sample and per corpus.
+its import path in `engine.scoring.metrics.METRIC_MODULES` (or in CODETUNE_PLUGINS) registers them.
+Every metric scores one prediction against one reference, per sample and per corpus. A metric's
+scale is data (`low`, `high`, `higher_is_better`, `per_sample`), and `Metric.info` gives the
+vocabulary's `MetricInfo` for it, which the dashboard reads.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-CODE = "code"
-TEXT = "text"
-TASK_KINDS = (CODE, TEXT)
+from engine.vocabulary import OUTPUT_KINDS, WILCOXON, MetricInfo
+
+CODE, TEXT = OUTPUT_KINDS  # what a task produces: "code", "text"
 
 
 class MetricError(ValueError):
@@ -54,29 +56,51 @@ class Metric:
     """One similarity metric.
 
     name: registry key (lower case, e.g. "codebleu").
-    kinds: task kinds it applies to by default ("code", "text").
+    applies_to: the task outputs it scores by default (vocabulary.OUTPUT_KINDS: "code", "text").
+    description: one line saying what it measures.
     score_fn(predictions, references, **opts) -> per-sample values.
     corpus_fn(predictions, references, **opts) -> corpus value; None = the mean of per-sample values.
     evaluate_fn: optional one-pass computation of both (with metadata) for metrics where computing
         them separately would do the work twice (CodeBLEU).
     options: keyword options the functions accept (anything else is an error).
+    low, high: the range of a value (None = unbounded on that side); every built-in metric is in [0, 1].
+    higher_is_better: the direction of improvement.
+    per_sample: whether a per-sample value exists (then a paired test compares two runs sample by sample).
     meta_fn(**opts) -> facts recorded with every result (library version, tokenizer, ...).
     """
 
+    # One field per fact about a metric; grouping them would hide the data a newcomer edits.
+    # pylint: disable=too-many-instance-attributes
     name: str
-    kinds: frozenset[str]
+    applies_to: frozenset[str]
     description: str
     score_fn: ScoreFn
     corpus_fn: CorpusFn | None = None
     evaluate_fn: EvaluateFn | None = None
     options: tuple[str, ...] = ()
-    scale: str = "[0, 1], higher is better"
+    low: float | None = 0.0
+    high: float | None = 1.0
+    higher_is_better: bool = True
+    per_sample: bool = True
     meta_fn: Callable[..., dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.kinds) - set(TASK_KINDS)
-        if not self.kinds or unknown:
-            raise ValueError(f"metric {self.name}: kinds must be a non-empty subset of {TASK_KINDS}")
+        unknown = set(self.applies_to) - set(OUTPUT_KINDS)
+        if not self.applies_to or unknown:
+            raise ValueError(f"metric {self.name}: applies_to must be a non-empty subset of {OUTPUT_KINDS}")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"metric {self.name}: low ({self.low}) is above high ({self.high})")
+
+    @property
+    def info(self) -> MetricInfo:
+        """What the metric's numbers mean, in the vocabulary's terms (range, direction, paired test)."""
+        return MetricInfo(self.name, self.description, self.low, self.high, self.higher_is_better,
+                          self.per_sample, paired_test=WILCOXON if self.per_sample else None, group="score")
+
+    @property
+    def scale(self) -> str:
+        """The scale in words, derived from the data ('[0, 1], higher is better')."""
+        return self.info.scale
 
     def check_options(self, opts: Mapping[str, Any]) -> None:
         """Raise MetricError naming the accepted options when `opts` has others."""

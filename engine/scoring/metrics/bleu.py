@@ -57,7 +57,7 @@ def meta(tokenize: str = _DEFAULT_TOKENIZE, lowercase: bool = False) -> dict[str
 METRICS = (
     Metric(
         name="bleu",
-        kinds=frozenset({CODE, TEXT}),
+        applies_to=frozenset({CODE, TEXT}),
         description="BLEU-4 (sacrebleu): sentence BLEU per sample, corpus BLEU per corpus",
         score_fn=score_pairs,
         corpus_fn=corpus,

@@ -45,7 +45,7 @@ def meta(word_order: int = 0) -> dict[str, Any]:
 METRICS = (
     Metric(
         name="chrf",
-        kinds=frozenset({TEXT}),
+        applies_to=frozenset({TEXT}),
         description="chrF (sacrebleu): character n-gram F-score, beta 2",
         score_fn=score_pairs,
         corpus_fn=corpus,

@@ -189,7 +189,7 @@ def corpus(predictions: list[str], references: list[str], lang: str | None = Non
 METRICS = (
     Metric(
         name="codebleu",
-        kinds=frozenset({CODE}),
+        applies_to=frozenset({CODE}),
         description="CodeBLEU (codebleu 0.7.0; n-gram, weighted n-gram, AST, data-flow; 0.25 each)",
         score_fn=score_pairs,
         corpus_fn=corpus,

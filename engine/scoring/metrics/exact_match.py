@@ -33,18 +33,16 @@ def meta() -> dict[str, str]:
 METRICS = (
     Metric(
         name="exact_match",
-        kinds=frozenset({CODE}),
+        applies_to=frozenset({CODE}),
         description="exact match after whitespace normalisation (rate)",
         score_fn=score_pairs,
-        scale="{0, 1} per sample; corpus = match rate",
         meta_fn=meta,
     ),
     Metric(
         name="exact_match_strict",
-        kinds=frozenset({CODE}),
+        applies_to=frozenset({CODE}),
         description="exact match of the raw strings (rate)",
         score_fn=score_pairs_strict,
-        scale="{0, 1} per sample; corpus = match rate",
         meta_fn=meta,
     ),
 )

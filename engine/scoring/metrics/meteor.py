@@ -71,7 +71,7 @@ def meta(tokenize: str = "word_tokenize") -> dict[str, Any]:
 METRICS = (
     Metric(
         name="meteor",
-        kinds=frozenset({TEXT}),
+        applies_to=frozenset({TEXT}),
         description="METEOR (nltk, WordNet synonyms), mean over samples",
         score_fn=score_pairs,
         options=("tokenize",),

@@ -39,7 +39,7 @@ def meta(use_stemmer: bool = True) -> dict[str, Any]:
 METRICS = (
     Metric(
         name="rouge_l",
-        kinds=frozenset({TEXT}),
+        applies_to=frozenset({TEXT}),
         description="ROUGE-L F-measure (rouge-score, Porter stemmer), mean over samples",
         score_fn=score_pairs,
         options=("use_stemmer",),

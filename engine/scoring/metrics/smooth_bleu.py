@@ -99,7 +99,7 @@ def meta() -> dict[str, str]:
 METRICS = (
     Metric(
         name="smooth_bleu",
-        kinds=frozenset({TEXT}),
+        applies_to=frozenset({TEXT}),
         description="CodeXGLUE code-to-text smoothed BLEU-4 (add-one on n>1), mean over samples",
         score_fn=score_pairs,
         meta_fn=meta,

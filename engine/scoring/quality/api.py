@@ -1,12 +1,17 @@
-"""The public entry points: analyse samples with the registered tools, list and pick tools.
+"""The public entry points: the analyser registry, analyse samples with the registered analysers, list
+and pick analysers.
 
-`analyse` groups the samples by language, runs each requested tool once over all samples it applies
-to (that is the point: one pylint Run, one checkstyle JVM, one javac JVM per batch), each tool in a
-fresh temporary directory that is removed afterwards, and returns one ToolResult per (sample, tool),
-ordered by sample and then by tool. Samples that cannot be analysed at all (empty, binary, too large)
-get `skipped` from every tool without reaching it; a tool that is missing or crashes yields `failed`
-for every sample it was given, with the reason. Nothing raises for bad input data; a bad request
-(unknown tool or language) raises ValueError.
+Registry (engine.registry.Registry): every module in ANALYSER_MODULES, and every plugin module named in
+CODETUNE_PLUGINS, may expose `ANALYSERS`, a tuple of `Analyser` subclasses; each is instantiated once,
+when the registry is first used. Adding an analyser = one module + its path in ANALYSER_MODULES.
+
+`analyse` groups the samples by language, runs each requested analyser once over all samples it
+applies to (that is the point: one pylint Run, one checkstyle JVM, one javac JVM per batch), each in a
+fresh temporary directory that is removed afterwards, and returns one ToolResult per (sample,
+analyser), ordered by sample and then by analyser. Samples that cannot be analysed at all (empty,
+binary, too large) get `skipped` from every analyser without reaching it; an analyser whose tool is
+missing or crashes yields `failed` for every sample it was given, with the reason. Nothing raises for
+bad input data; a bad request (unknown analyser or language) raises ValueError.
 
 Not thread-safe: pylint and astroid keep process-wide state; call from one thread at a time.
 """
@@ -18,77 +23,92 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine.scoring.quality import analysers as _analysers
-from engine.scoring.quality.base import Analyser, ToolUnavailable, failed, skipped
-from engine.scoring.quality.model import LANGUAGES, QualityConfig, Sample, ToolInfo, ToolResult
+from engine.registry import Registry
+from engine.scoring.quality.base import Analyser, AnalyserUnavailable, failed, skipped
+from engine.scoring.quality.model import LANGUAGES, AnalyserInfo, QualityConfig, Sample, ToolResult
 from engine.scoring.quality.prepare import input_problem
 
 Progress = Callable[[str, int, int], None]
 
-
-def registry() -> dict[str, Analyser]:
-    """Every registered analyser by tool name, sorted by name (built fresh on each call)."""
-    found: dict[str, Analyser] = {}
-    modules = [value for value in vars(_analysers).values() if inspect.ismodule(value)]
-    for module in modules:
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if (
-                issubclass(cls, Analyser)
-                and cls.__module__ == module.__name__
-                and not inspect.isabstract(cls)
-                and isinstance(cls.__dict__.get("name"), str)
-            ):
-                if cls.name in found:
-                    raise RuntimeError(f"two analysers are named {cls.name!r}")
-                found[cls.name] = cls()
-    return dict(sorted(found.items()))
+# The built-in analyser modules, each exposing ANALYSERS. A new analyser = its module plus its path here.
+ANALYSER_MODULES = (
+    "engine.scoring.quality.builtin.checkstyle_analyser",
+    "engine.scoring.quality.builtin.javac_analyser",
+    "engine.scoring.quality.builtin.lizard_analyser",
+    "engine.scoring.quality.builtin.mcs_analyser",
+    "engine.scoring.quality.builtin.pylint_analyser",
+    "engine.scoring.quality.builtin.radon_analyser",
+)
 
 
-def default_tools(language: str) -> list[str]:
-    """The tools run on `language` when `analyse` is given no tool list, sorted by name."""
+def _instantiate(item: object) -> Analyser:
+    """The analyser a module lists: a concrete Analyser subclass with a name and known languages."""
+    if not (inspect.isclass(item) and issubclass(item, Analyser)) or inspect.isabstract(item):
+        raise TypeError(f"ANALYSERS entries must be concrete Analyser subclasses, got {item!r}")
+    name = item.__dict__.get("name", getattr(item, "name", None))
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"analyser class {item.__qualname__} has no `name`")
+    unknown = set(item.languages) - set(LANGUAGES)
+    if unknown:
+        raise TypeError(f"analyser {name!r}: unsupported language(s) {sorted(unknown)}; expected {list(LANGUAGES)}")
+    return item()
+
+
+_REGISTRY: Registry[Analyser] = Registry("analyser", "ANALYSERS", ANALYSER_MODULES, make=_instantiate)
+
+
+def analysers() -> dict[str, Analyser]:
+    """Every registered analyser by name, sorted by name (instantiated once, when first needed)."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+def default_analysers(language: str) -> list[str]:
+    """The analysers run on `language` when `analyse` is given no analyser list, sorted by name."""
     _check_language(language)
-    return [name for name, tool in registry().items() if language in tool.default_for]
+    return [name for name, analyser in analysers().items() if language in analyser.default_for]
 
 
-def available_tools(config: QualityConfig | None = None) -> list[ToolInfo]:
-    """Every registered tool, whether it can run here, and what it runs or why it cannot."""
+def available_analysers(config: QualityConfig | None = None) -> list[AnalyserInfo]:
+    """Every registered analyser, whether its tool can run here, what it runs or why it cannot, and
+    what its finding categories mean."""
     config = config or QualityConfig()
     infos = []
-    for name, tool in registry().items():
+    for name, analyser in analysers().items():
         try:
-            detail, available = tool.check_available(config), True
-        except (ToolUnavailable, OSError, KeyError, ValueError) as exc:
+            detail, available = analyser.check_available(config), True
+        except (AnalyserUnavailable, OSError, KeyError, ValueError) as exc:
             detail, available = str(exc), False
-        infos.append(ToolInfo(name, tool.languages, tool.default_for, tool.description, available, detail))
+        infos.append(AnalyserInfo(name, analyser.languages, analyser.default_for, analyser.description,
+                                  available, detail, dict(analyser.categories)))
     return infos
 
 
 def analyse(
     samples: Sequence[Sample],
-    tools: Sequence[str] | None = None,
+    analysers: Sequence[str] | None = None,  # pylint: disable=redefined-outer-name  # the public keyword
     progress: Progress | None = None,
     *,
     config: QualityConfig | None = None,
 ) -> list[ToolResult]:
-    """Analyse `samples` with `tools` (default: default_tools of each sample's language).
+    """Analyse `samples` with the named `analysers` (default: default_analysers of each sample's language).
 
-    A named tool only applies to the samples of its languages. `progress(stage, done, total)` is
-    called after each tool batch (stage = the tool's name; "input checks" first when samples were
-    skipped), counting (sample, tool) results; the last call has done == total.
+    A named analyser only applies to the samples of its languages. `progress(stage, done, total)` is
+    called after each analyser's batch (stage = the analyser's name; "input checks" first when samples
+    were skipped), counting (sample, analyser) results; the last call has done == total.
     """
     config = config or QualityConfig()
-    tools_by_name = registry()
-    unknown = [name for name in tools or () if name not in tools_by_name]
+    by_name = dict(_REGISTRY.items())
+    unknown = [name for name in analysers or () if name not in by_name]
     if unknown:
-        raise ValueError(f"unknown quality tool(s) {unknown}; available: {sorted(tools_by_name)}")
+        raise ValueError(f"unknown analyser(s) {unknown}; available: {sorted(by_name)}")
     for sample in samples:
         _check_language(sample.language)
 
     wanted: dict[int, list[str]] = {}
-    defaults = {language: default_tools(language) for language in LANGUAGES}
+    defaults = {language: default_analysers(language) for language in LANGUAGES}
     for position, sample in enumerate(samples):
-        names = defaults[sample.language] if tools is None else list(dict.fromkeys(tools))
-        wanted[position] = [name for name in names if sample.language in tools_by_name[name].languages]
+        names = defaults[sample.language] if analysers is None else list(dict.fromkeys(analysers))
+        wanted[position] = [name for name in names if sample.language in by_name[name].languages]
 
     problems = {
         position: input_problem(sample, config.max_code_chars) for position, sample in enumerate(samples)
@@ -104,13 +124,13 @@ def analyse(
     if progress is not None and done:
         progress("input checks", done, total)
 
-    tool_order = list(dict.fromkeys(name for names in wanted.values() for name in names))
-    for name in tool_order:
+    order = list(dict.fromkeys(name for names in wanted.values() for name in names))
+    for name in order:
         batch = [p for p, names in wanted.items() if name in names and problems[p] is None]
         if not batch:
             continue
         for position, result in zip(
-            batch, _run_tool(tools_by_name[name], [samples[p] for p in batch], config), strict=True
+            batch, _run_analyser(by_name[name], [samples[p] for p in batch], config), strict=True
         ):
             results[position, name] = result
         done += len(batch)
@@ -119,24 +139,22 @@ def analyse(
     return [results[position, name] for position, names in wanted.items() for name in names]
 
 
-def _run_tool(tool: Analyser, samples: list[Sample], config: QualityConfig) -> list[ToolResult]:
-    """The tool's results for `samples`, or `failed` for each of them when the tool cannot run or breaks."""
+def _run_analyser(analyser: Analyser, samples: list[Sample], config: QualityConfig) -> list[ToolResult]:
+    """The analyser's results for `samples`, or `failed` for each when its tool cannot run or it breaks."""
+    name = analyser.name
     try:
-        tool.check_available(config)
-    except (ToolUnavailable, OSError, KeyError, ValueError) as exc:
-        return [failed(sample, tool.name, f"tool unavailable: {exc}") for sample in samples]
+        analyser.check_available(config)
+    except (AnalyserUnavailable, OSError, KeyError, ValueError) as exc:
+        return [failed(sample, name, f"tool unavailable: {exc}") for sample in samples]
     try:
-        with tempfile.TemporaryDirectory(prefix=f"cts-quality-{tool.name}-") as tmp:
-            results = tool.analyse_batch(samples, Path(tmp), config)
+        with tempfile.TemporaryDirectory(prefix=f"cts-quality-{name}-") as tmp:
+            results = analyser.analyse_batch(samples, Path(tmp), config)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        # Whatever a tool raises becomes a recorded failure of this batch, never "no findings".
-        return [
-            failed(sample, tool.name, f"{tool.name} crashed: {type(exc).__name__}: {exc}")
-            for sample in samples
-        ]
+        # Whatever an analyser raises becomes a recorded failure of this batch, never "no findings".
+        return [failed(sample, name, f"{name} crashed: {type(exc).__name__}: {exc}") for sample in samples]
     if len(results) != len(samples) or any(r.key != s.key for r, s in zip(results, samples, strict=False)):
-        detail = f"{tool.name} returned {len(results)} results for {len(samples)} samples (analyser bug)"
-        return [failed(sample, tool.name, detail) for sample in samples]
+        detail = f"{name} returned {len(results)} results for {len(samples)} samples (analyser bug)"
+        return [failed(sample, name, detail) for sample in samples]
     return results
 
 

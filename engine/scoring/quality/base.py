@@ -1,7 +1,9 @@
 """The analyser contract and the helpers analysers share.
 
-An analyser is a subclass of `Analyser` in its own module under `analysers/`, listed by one import line
-in `analysers/__init__.py`. `analyse_batch` receives every sample of its languages at once (already
+An analyser is a subclass of `Analyser` in its own module under `builtin/` (or in a plugin module named
+in CODETUNE_PLUGINS), listed in that module's `ANALYSERS` tuple; a built-in module's path is one line
+of api.ANALYSER_MODULES. The analyser wraps an external program or library, its *tool* (pylint, javac,
+...). `analyse_batch` receives every sample of its languages at once (already
 checked by prepare.input_problem) plus a private temporary directory, and returns one ToolResult per
 sample, in order. It may raise: the caller then records every sample of the batch as `failed` with
 the exception, so a crash never reads as "no findings".
@@ -29,20 +31,29 @@ from engine.scoring.quality.model import SEVERITIES, Finding, QualityConfig, Sam
 DETAIL_LIMIT = 600
 
 
-class ToolUnavailable(RuntimeError):
+class AnalyserUnavailable(RuntimeError):
     """The analyser cannot run on this machine (a program or package is missing)."""
 
 
 class Analyser(abc.ABC):
-    """One static analysis tool. Subclasses set the class attributes and implement analyse_batch."""
+    """One analyser: a static analysis tool run in a fixed way. Subclasses set the class attributes and
+    implement analyse_batch.
+
+    name: the registry key, stored in the `tool` column of the findings and quality tables.
+    languages: the sample languages it analyses.
+    default_for: the languages whose default analyser list includes it.
+    description: one line saying what runs.
+    categories: what each value of a finding's `category` means (empty for measure-only analysers).
+    """
 
     name: ClassVar[str]
     languages: ClassVar[tuple[str, ...]]
-    default_for: ClassVar[tuple[str, ...]] = ()  # languages whose default tool list includes it
+    default_for: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    categories: ClassVar[dict[str, str]] = {}
 
     def check_available(self, config: QualityConfig) -> str:
-        """What will run (e.g. the resolved program path); raises ToolUnavailable with the fix."""
+        """What will run (e.g. the resolved program path); raises AnalyserUnavailable with the fix."""
         del config
         return "in-process"
 
@@ -101,22 +112,22 @@ def join_details(*parts: str) -> str:
 
 
 def require_module(module: str) -> str:
-    """An in-process analyser's availability: 'in-process <module>', or ToolUnavailable with the fix."""
+    """An in-process analyser's availability: 'in-process <module>', or AnalyserUnavailable with the fix."""
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise ToolUnavailable(f"the {module} package is not installed (pip install {module}; make setup)")
+        raise AnalyserUnavailable(f"the {module} package is not installed (pip install {module}; make setup)")
     return f"in-process {module}"
 
 
 def resolve_program(config: QualityConfig, name: str, install_hint: str) -> str:
-    """The executable for `name` (config override, else PATH); ToolUnavailable with a fix if none."""
+    """The executable for `name` (config override, else PATH); AnalyserUnavailable with a fix if none."""
     configured = config.executables.get(name)
     candidate = configured or name
     found = shutil.which(candidate)
     if found is None:
         where = f"configured path {configured!r}" if configured else f"{name!r} on PATH"
-        raise ToolUnavailable(f"{name} not found ({where} is not an executable); {install_hint}")
+        raise AnalyserUnavailable(f"{name} not found ({where} is not an executable); {install_hint}")
     return found
 
 
@@ -141,7 +152,7 @@ def run_command(
 ) -> CommandResult:
     """Run a program (no shell) in its own process group; on timeout the whole group is killed.
 
-    Raises ToolUnavailable when the program cannot be started at all.
+    Raises AnalyserUnavailable when the program cannot be started at all.
     """
     start = time.monotonic()
     timed_out = False
@@ -168,7 +179,7 @@ def run_command(
                     os.killpg(proc.pid, signal.SIGKILL)
                 stdout, stderr = proc.communicate()
     except OSError as exc:
-        raise ToolUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc
+        raise AnalyserUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc
     return CommandResult(
         returncode=proc.returncode,
         stdout=stdout or "",

@@ -1,9 +1,10 @@
-"""The data model of static code-quality analysis: samples in, findings and per-tool results out.
+"""The data model of static code-quality analysis: samples in, findings and per-analyser results out.
 
-One `ToolResult` per (sample, tool): status `ok` (the tool analysed the code; its findings and measures
-are complete), `failed` (the tool broke on this sample, or is missing from the machine) or `skipped`
-(the input is not analysable: empty, binary, too large). A failed or skipped result carries no
+One `ToolResult` per (sample, analyser): status `ok` (the analyser's tool analysed the code; its findings
+and measures are complete), `failed` (the tool broke on this sample, or is missing from the machine) or
+`skipped` (the input is not analysable: empty, binary, too large). A failed or skipped result carries no
 findings and no measures, only a `detail` saying why: "no findings" always means the tool ran.
+The `tool` field of a Finding or ToolResult holds the analyser's name, as the stored `tool` column does.
 
 `ToolResult.finding_rows()` / `quality_rows()` give the rows of engine.runs.rundir' FINDINGS_SCHEMA and
 QUALITY_SCHEMA minus the sample key (run_id, task, sample_id, sample_index), which the caller adds.
@@ -19,7 +20,7 @@ from typing import Any, Literal
 Language = Literal["python", "java", "csharp"]
 LANGUAGES: tuple[str, ...] = ("python", "java", "csharp")
 Status = Literal["ok", "failed", "skipped"]
-# One severity scale for every tool, so findings can be filtered across tools; the tool's own
+# One severity scale for every analyser, so findings can be filtered across them; the tool's own
 # grouping (pylint's E/W/C/R, checkstyle's check package, ...) lives in `category`.
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 
@@ -35,7 +36,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Finding:
-    """One message of one tool about one sample; `line` is 1-based in the sample's own code."""
+    """One message of one analyser about one sample; `line` is 1-based in the sample's own code."""
 
     tool: str
     rule_id: str
@@ -47,7 +48,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What one tool said about one sample."""
+    """What one analyser said about one sample (`tool` = the analyser's name)."""
 
     key: str
     tool: str
@@ -89,7 +90,7 @@ class QualityConfig:
     """How the analysers run. The defaults suit the project's machines (Debian packages on PATH).
 
     executables: overrides for external programs by name: "java" (javac analyser), "checkstyle",
-        "mcs". A value that is not an existing executable makes that tool's results `failed`.
+        "mcs". A value that is not an existing executable makes the results of its analysers `failed`.
     checkstyle_config_dir: where sun_checks.xml / google_checks.xml are read from (default: the
         Debian package's /usr/share/checkstyle, else the copies inside the checkstyle jar).
     timeout_s: wall-clock limit of one external tool invocation (a batch of files or one file).
@@ -107,8 +108,8 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
-class ToolInfo:
-    """A registered analyser and whether it can run on this machine."""
+class AnalyserInfo:
+    """A registered analyser, whether it can run on this machine, and what its finding categories mean."""
 
     name: str
     languages: tuple[str, ...]
@@ -116,3 +117,4 @@ class ToolInfo:
     description: str
     available: bool
     detail: str  # what it runs, or why it is unavailable and how to fix that
+    categories: Mapping[str, str] = field(default_factory=dict)

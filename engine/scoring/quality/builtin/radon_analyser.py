@@ -21,7 +21,7 @@ from typing import Any
 from engine.scoring.quality.base import Analyser, failed, ok, require_module
 from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
 
-TOOL = "radon"
+NAME = "radon"
 MI_RANK_NUMBER = {"A": 1.0, "B": 2.0, "C": 3.0}
 
 
@@ -74,10 +74,11 @@ def radon_measures(code: str) -> dict[str, float]:
 class RadonAnalyser(Analyser):
     """radon complexity, maintainability and raw metrics."""
 
-    name = TOOL
+    name = NAME
     languages = ("python",)
     default_for = ("python",)
     description = "radon: cyclomatic complexity, maintainability index, raw line counts"
+    # Measures only: radon reports no findings, so it has no finding categories.
 
     def check_available(self, config: QualityConfig) -> str:
         return require_module("radon")
@@ -91,9 +92,12 @@ class RadonAnalyser(Analyser):
                 measures = radon_measures(sample.code)
             except SyntaxError as exc:
                 where = f" (line {exc.lineno})" if exc.lineno else ""
-                results.append(failed(sample, TOOL, f"radon cannot parse the code: {exc.msg}{where}"))
+                results.append(failed(sample, NAME, f"radon cannot parse the code: {exc.msg}{where}"))
             except (ValueError, RecursionError, MemoryError) as exc:
-                results.append(failed(sample, TOOL, f"radon failed: {type(exc).__name__}: {exc}"))
+                results.append(failed(sample, NAME, f"radon failed: {type(exc).__name__}: {exc}"))
             else:
-                results.append(ok(sample, TOOL, measures=measures))
+                results.append(ok(sample, NAME, measures=measures))
         return results
+
+
+ANALYSERS = (RadonAnalyser,)

@@ -1,4 +1,4 @@
-"""checkstyle with the Sun and the Google checks (Java): tools `checkstyle-sun`, `checkstyle-google`.
+"""checkstyle with the Sun and the Google checks (Java): analysers `checkstyle-sun`, `checkstyle-google`.
 
 One JVM per batch of files (checkstyle takes ~1 s to start): each sample is written as its own
 compilation unit (prepare.java_unit: named after its public type, or wrapped in `class Wrapper`)
@@ -80,11 +80,33 @@ def check_identity(source: str) -> tuple[str, str]:
     return rule, category
 
 
+# The category of a finding is the package of its check (check_identity).
+CHECK_PACKAGES = {
+    "annotation": "annotation use and placement",
+    "blocks": "braces and blocks (NeedBraces, LeftCurly, EmptyBlock, AvoidNestedBlocks)",
+    "coding": "coding problems (MagicNumber, HiddenField, InnerAssignment, EqualsHashCode)",
+    "design": "class design (FinalClass, DesignForExtension, VisibilityModifier)",
+    "header": "the file header",
+    "imports": "imports (AvoidStarImport, UnusedImports, RedundantImport)",
+    "indentation": "indentation",
+    "javadoc": "missing or malformed Javadoc",
+    "metrics": "complexity limits (cyclomatic, NPath, class fan-out)",
+    "modifier": "modifiers (ModifierOrder, RedundantModifier)",
+    "naming": "naming conventions (ParameterName, MethodName, ConstantName)",
+    "regexp": "pattern checks on the text (e.g. trailing whitespace)",
+    "sizes": "length limits (LineLength, MethodLength, ParameterNumber)",
+    "whitespace": "whitespace around tokens and tabs",
+    "misc": "checks at the top of the checks package (FinalParameters, TodoComment, UpperEll, ...)",
+    "checker": "a finding of checkstyle itself, not of a check",
+}
+
+
 class _CheckstyleBase(Analyser):
     """Shared runner; subclasses choose the configuration file."""
 
     languages = ("java",)
     default_for = ("java",)
+    categories = CHECK_PACKAGES
     config_file = ""
 
     def check_available(self, config: QualityConfig) -> str:
@@ -214,3 +236,6 @@ class CheckstyleGoogleAnalyser(_CheckstyleBase):
     name = "checkstyle-google"
     config_file = "google_checks.xml"
     description = "checkstyle 8.x with the Google checks (google_checks.xml), one JVM per batch"
+
+
+ANALYSERS = (CheckstyleSunAnalyser, CheckstyleGoogleAnalyser)

@@ -21,11 +21,12 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from engine.scoring.quality.base import Analyser, failed, join_details, ok, require_module, severity_measures
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
 
-TOOL = "pylint"
+NAME = "pylint"
 CATEGORY_SEVERITY = {"E": "error", "F": "error", "W": "warning", "C": "info", "R": "info", "I": "info"}
 # Checks that compare files with each other: meaningless for independent samples.
 BATCH_ONLY_CHECKS = "duplicate-code,cyclic-import"
@@ -51,10 +52,18 @@ def file_score(counts: dict[str, int]) -> float | None:
 class PylintAnalyser(Analyser):
     """pylint's default checks, in-process over the whole batch."""
 
-    name = TOOL
+    name = NAME
     languages = ("python",)
     default_for = ("python",)
     description = "pylint (default checks), one in-process Run over all samples"
+    categories: ClassVar[dict[str, str]] = {
+        "E": "error: probable bug (undefined name, wrong call, syntax error E0001); severity error",
+        "W": "warning: suspicious code (unused variable, redefined name, broad except); severity warning",
+        "C": "convention: style and naming (PEP 8, missing docstring); severity info",
+        "R": "refactor: design smell (too many branches, duplicated code paths); severity info",
+        "I": "informational (e.g. a suppressed message); severity info",
+        "F": "fatal: pylint could not analyse the file (the sample is `failed`, not a finding)",
+    }
 
     def check_available(self, config: QualityConfig) -> str:
         return require_module("pylint")
@@ -83,7 +92,7 @@ class PylintAnalyser(Analyser):
             )
         except SystemExit as exc:  # pylint exits on option errors even with exit=False
             detail = f"pylint exited with code {exc.code} before linting"
-            return [failed(sample, TOOL, detail) for sample in samples]
+            return [failed(sample, NAME, detail) for sample in samples]
         finally:
             _forget_modules(modnames)
         report = json.loads(buf.getvalue() or "{}")
@@ -108,7 +117,7 @@ def _result(sample: Sample, messages: list[dict], counts: dict[str, int], modnam
     if fatal:
         first = fatal[0]
         text = str(first.get("message", "")).replace(modname, "sample")
-        return failed(sample, TOOL, f"pylint could not analyse the file: {first['messageId']} {text}")
+        return failed(sample, NAME, f"pylint could not analyse the file: {first['messageId']} {text}")
     findings = []
     for message in messages:
         msg_id = str(message["messageId"])
@@ -116,7 +125,7 @@ def _result(sample: Sample, messages: list[dict], counts: dict[str, int], modnam
         line = message.get("line")
         findings.append(
             Finding(
-                tool=TOOL,
+                tool=NAME,
                 rule_id=msg_id,
                 category=letter,
                 severity=CATEGORY_SEVERITY.get(letter, "info"),
@@ -140,7 +149,7 @@ def _result(sample: Sample, messages: list[dict], counts: dict[str, int], modnam
         measures["pylint_score"] = score
     if not counts:
         detail = join_details(detail, "pylint reported no statistics for this file")
-    return ok(sample, TOOL, findings, measures, detail)
+    return ok(sample, NAME, findings, measures, detail)
 
 
 def _forget_modules(modnames: Sequence[str]) -> None:
@@ -151,3 +160,6 @@ def _forget_modules(modnames: Sequence[str]) -> None:
         return
     for name in modnames:
         MANAGER.astroid_cache.pop(name, None)
+
+
+ANALYSERS = (PylintAnalyser,)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from engine.scoring.quality.base import (
     Analyser,
-    ToolUnavailable,
+    AnalyserUnavailable,
     failed,
     join_details,
     ok,
@@ -33,7 +34,7 @@ from engine.scoring.quality.base import (
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
 from engine.scoring.quality.prepare import SourceUnit, write_java_units
 
-TOOL = "javac"
+NAME = "javac"
 INSTALL_HINT = (
     "install a JDK with `apt-get install --no-install-recommends default-jdk-headless` (make system)"
 )
@@ -127,10 +128,16 @@ def _unescape(text: str) -> str:
 class JavacAnalyser(Analyser):
     """javac -Xlint:all through javax.tools, one JVM per batch."""
 
-    name = TOOL
+    name = NAME
     languages = ("java",)
     default_for = ("java",)
     description = "javac -Xlint:all (each sample its own compilation, many per JVM)"
+    categories: ClassVar[dict[str, str]] = {
+        "compile-error": "the code does not compile (syntax, unknown symbol, type error); severity error",
+        "lint": "an -Xlint warning (rule = its key: rawtypes, unchecked, serial, ...); severity warning",
+        "compiler-warning": "another compiler warning; severity warning",
+        "note": "a compiler note (e.g. deprecated or unchecked API use summarised); severity info",
+    }
 
     def check_available(self, config: QualityConfig) -> str:
         return resolve_program(config, "java", INSTALL_HINT)
@@ -155,11 +162,11 @@ class JavacAnalyser(Analyser):
             results.update(done)
             if broken is not None:
                 index, reason = broken
-                results[index] = failed(samples[index], TOOL, reason)
+                results[index] = failed(samples[index], NAME, reason)
                 restarts += 1
                 if restarts > MAX_RESTARTS:
                     for rest in pending:
-                        results.setdefault(rest, failed(samples[rest], TOOL, f"not compiled: {reason}"))
+                        results.setdefault(rest, failed(samples[rest], NAME, f"not compiled: {reason}"))
             pending = [i for i in pending if i not in results]
         return [results[i] for i in range(len(samples))]
 
@@ -178,7 +185,7 @@ class JavacAnalyser(Analyser):
         outcome = run_command(argv, cwd=helper.parent, timeout_s=config.timeout_s, env=tool_env())
         if outcome.returncode != 0 and not outcome.timed_out and "S\t" not in outcome.stdout:
             # The helper itself did not start (no JDK compiler, broken java): every sample fails.
-            raise ToolUnavailable(f"javac helper did not run (exit {outcome.returncode}): {outcome.tail()}")
+            raise AnalyserUnavailable(f"javac helper did not run (exit {outcome.returncode}): {outcome.tail()}")
         started: int | None = None
         diagnostics: dict[int, list[list[str]]] = {}
         done: dict[int, ToolResult] = {}
@@ -197,7 +204,7 @@ class JavacAnalyser(Analyser):
                 done[index] = _result(samples[index], units[index], diagnostics.get(index, []), compiled)
             elif kind == "X":
                 done[index] = failed(
-                    samples[index], TOOL, f"javac crashed: {_unescape(fields[2] if len(fields) > 2 else '')}"
+                    samples[index], NAME, f"javac crashed: {_unescape(fields[2] if len(fields) > 2 else '')}"
                 )
         if started is not None and started not in done:
             why = (
@@ -230,10 +237,13 @@ def _result(sample: Sample, unit: SourceUnit, diagnostics: list[list[str]], comp
         if synthetic and severity != "error":
             dropped += 1
             continue
-        findings.append(Finding(TOOL, rule, category, severity, line, _unescape(message)))
+        findings.append(Finding(NAME, rule, category, severity, line, _unescape(message)))
     measures = severity_measures(findings)
     measures["compiled"] = 1.0 if compiled else 0.0
     detail = unit.note
     if dropped:
         detail = join_details(detail, f"{dropped} finding(s) about the added wrapper lines dropped")
-    return ok(sample, TOOL, findings, measures, detail)
+    return ok(sample, NAME, findings, measures, detail)
+
+
+ANALYSERS = (JavacAnalyser,)

@@ -20,7 +20,7 @@ from pathlib import Path
 from engine.scoring.quality.base import Analyser, failed, ok, require_module
 from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
 
-TOOL = "lizard"
+NAME = "lizard"
 EXTENSION = {"python": "py", "java": "java", "csharp": "cs"}
 
 
@@ -51,10 +51,11 @@ def lizard_measures(code: str, language: str) -> dict[str, float]:
 class LizardAnalyser(Analyser):
     """lizard CCN / NLOC / tokens / parameters."""
 
-    name = TOOL
+    name = NAME
     languages = ("python", "java", "csharp")
     default_for = ("python", "java", "csharp")
     description = "lizard: CCN, NLOC, token and parameter counts per function"
+    # Measures only: lizard reports no findings, so it has no finding categories.
 
     def check_available(self, config: QualityConfig) -> str:
         return require_module("lizard")
@@ -68,7 +69,10 @@ class LizardAnalyser(Analyser):
                 measures = lizard_measures(sample.code, sample.language)
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 # lizard is a heuristic parser; whatever it raises on one sample must not sink the rest.
-                results.append(failed(sample, TOOL, f"lizard failed: {type(exc).__name__}: {exc}"))
+                results.append(failed(sample, NAME, f"lizard failed: {type(exc).__name__}: {exc}"))
             else:
-                results.append(ok(sample, TOOL, measures=measures))
+                results.append(ok(sample, NAME, measures=measures))
         return results
+
+
+ANALYSERS = (LizardAnalyser,)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 from engine.scoring.quality.base import (
     Analyser,
@@ -31,7 +32,7 @@ from engine.scoring.quality.base import (
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
 from engine.scoring.quality.prepare import SourceUnit, csharp_unit
 
-TOOL = "mcs"
+NAME = "mcs"
 INSTALL_HINT = "install it with `apt-get install --no-install-recommends mono-mcs mono-runtime` (make system)"
 _DIAGNOSTIC = re.compile(
     r"^(?:(?P<file>.+?)\((?P<line>\d+),(?P<col>\d+)\)\s*:\s*)?"
@@ -43,10 +44,14 @@ _KIND = {"error": ("compile-error", "error"), "warning": ("compiler-warning", "w
 class McsAnalyser(Analyser):
     """Mono's C# compiler with all warnings."""
 
-    name = TOOL
+    name = NAME
     languages = ("csharp",)
     default_for = ("csharp",)
     description = "mcs -warn:4 -target:library, one process per sample (parallel)"
+    categories: ClassVar[dict[str, str]] = {
+        "compile-error": "the code does not compile (rule = the CS error code); severity error",
+        "compiler-warning": "a compiler warning at level 4 (rule = the CS warning code); severity warning",
+    }
 
     def check_available(self, config: QualityConfig) -> str:
         return resolve_program(config, "mcs", INSTALL_HINT)
@@ -73,7 +78,7 @@ def _compile(
     argv = [program, "-target:library", "-warn:4", "-out:Sample.dll", unit.filename]
     outcome = run_command(argv, cwd=directory, timeout_s=config.timeout_s, env=tool_env())
     if outcome.timed_out:
-        return failed(sample, TOOL, f"mcs timed out after {config.timeout_s:.0f} s")
+        return failed(sample, NAME, f"mcs timed out after {config.timeout_s:.0f} s")
     findings: list[Finding] = []
     dropped = 0
     errors = 0
@@ -87,14 +92,17 @@ def _compile(
         if synthetic and severity != "error":
             dropped += 1
             continue
-        findings.append(Finding(TOOL, match["code"], category, severity, line, match["msg"].strip()))
+        findings.append(Finding(NAME, match["code"], category, severity, line, match["msg"].strip()))
     compiled = (directory / "Sample.dll").is_file()
     if outcome.returncode != 0 and errors == 0:
         # mcs failed without saying what is wrong with the code: the compiler broke, not the sample.
-        return failed(sample, TOOL, f"mcs exited {outcome.returncode} without a diagnostic: {outcome.tail()}")
+        return failed(sample, NAME, f"mcs exited {outcome.returncode} without a diagnostic: {outcome.tail()}")
     measures = severity_measures(findings)
     measures["compiled"] = 1.0 if compiled else 0.0
     detail = unit.note
     if dropped:
         detail = join_details(detail, f"{dropped} finding(s) about the added wrapper lines dropped")
-    return ok(sample, TOOL, findings, measures, detail)
+    return ok(sample, NAME, findings, measures, detail)
+
+
+ANALYSERS = (McsAnalyser,)
