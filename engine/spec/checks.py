@@ -195,8 +195,6 @@ def _check_names(names: Any, what: str, path: str) -> list[SpecError]:
     if not isinstance(names, list):
         return []
     known = _known_names(what)
-    if known is None:
-        return []
     out = []
     for i, name in enumerate(names):
         if name not in known:
@@ -204,18 +202,16 @@ def _check_names(names: Any, what: str, path: str) -> list[SpecError]:
     return out
 
 
-def _known_names(what: str) -> set[str] | None:
-    """Registered metric / analyser names (None while that registry is not installed)."""
-    try:
-        if what == "metric":
-            from engine.scoring.metrics import available_metrics
+def _known_names(what: str) -> set[str]:
+    """Registered metric / analyser names (a broken plugin module raises its ImportError here,
+    naming CODETUNE_PLUGINS, rather than silently turning the check off)."""
+    if what == "metric":
+        from engine.scoring.metrics import available_metrics
 
-            return set(available_metrics()) | {"pass@k"}
-        from engine.scoring.quality import analysers
+        return set(available_metrics()) | {"pass@k"}
+    from engine.scoring.quality import analysers
 
-        return set(analysers())
-    except ImportError:
-        return None
+    return set(analysers())
 
 
 # --- public entry points ---------------------------------------------------------------------
@@ -241,9 +237,8 @@ def parse_run_spec(data: Mapping[str, Any], source: str | None = None) -> RunSpe
     return spec
 
 
-
-
 def dedupe(errors: list[SpecError]) -> list[SpecError]:
+    """Each (path, message) once, in first-seen order."""
     seen, out = set(), []
     for e in errors:
         key = (e.path, e.message)

@@ -47,7 +47,7 @@ def test_two_cpu_processes_train_one_run(workspace, tiny_model):
 
         os.close(fd)
     log = run.file("distributed.log").read_text() if run.file("distributed.log").exists() else ""
-    assert state == "done", (run.read_status().get("error"), log[-2000:])
+    assert state == "done", (run.read_status().error, log[-2000:])
     summary = json.loads(run.file("train_summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 4
     events = [json.loads(line) for line in run.events_path.read_text().splitlines()]

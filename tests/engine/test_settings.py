@@ -36,7 +36,7 @@ def test_without_a_file_the_defaults_apply(tmp_path):
                                            ('hme = "x"', "unknown setting(s) ['hme']")])
 def test_a_bad_settings_file_is_named(tmp_path, text, message):
     (tmp_path / ".codetune.toml").write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match="codetune.toml") as err:
+    with pytest.raises(ValueError, match=r"\.codetune\.toml") as err:
         load_settings(env={}, cwd=tmp_path)
     assert message in str(err.value) and "Fix:" in str(err.value)
 

@@ -191,7 +191,8 @@ def test_train_loss_after_a_resume_covers_the_whole_run(tiny_model, tmp_path):
         run = RunDir(tmp_path / name)
         run.path.mkdir()
         if resume_from:
-            shutil.copytree(tmp_path / resume_from / "checkpoints" / "checkpoint-8", run.checkpoints_dir / "checkpoint-8")
+            shutil.copytree(tmp_path / resume_from / "checkpoints" / "checkpoint-8",
+                            run.checkpoints_dir / "checkpoint-8")
         tokenizer = models.load_tokenizer(spec, settings)
         model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
         results.append(train.train(spec, run, model, tokenizer, RECORDS * 4, [], "cpu"))
