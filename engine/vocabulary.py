@@ -156,7 +156,9 @@ def config_label(method: str | None, multitask: bool | None) -> str:
     """ST-QLoRA, MT-FFT, ... or zero-shot; '<method>' alone when single/multi-task is unknown."""
     if method == "none":
         return ZERO_SHOT
-    name = METHOD_LABELS.get(str(method), str(method))
+    if not method:
+        return "?"
+    name = METHOD_LABELS.get(method, method)
     if multitask is None:
         return name
     return f"{'MT' if multitask else 'ST'}-{name}"

@@ -173,6 +173,19 @@ def connect(
         conn.close()
 
 
+
+@contextlib.contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction for a `with` block: committed at its end, rolled back when it raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class Reader:
     """Read-only access for a long-running process: one in-memory DuckDB, the file attached per query.
 

@@ -15,7 +15,7 @@ Per-run summaries (task_counts, gen_summary, outcome_counts, quality_counts, mea
 finding_counts, rule_counts; SUMMARIES below) are computed by the ingest from a run's rows whenever
 they change, so the pages' breakdowns over many runs read a few hundred summary rows instead of
 aggregating millions (and count-distincts) per render. Idempotency comes from the ingest replacing
-a run's rows for an artifact in one transaction (store.ingest), not from keys. Time stamps are epoch
+a run's rows for an artifact in one transaction (store.load), not from keys. Time stamps are epoch
 seconds (DOUBLE), as the engine writes them.
 """
 
@@ -238,7 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 LATEST_VERSION = MIGRATIONS[-1].version
 
-# Tables that hold one run's rows, by the file they come from (store.ingest replaces them per run).
+# Tables that hold one run's rows, by the file they come from (store.load replaces them per run).
 ARTIFACT_TABLES: dict[str, str] = {
     "generations.parquet": "generations",
     "outcomes.parquet": "outcomes",

@@ -26,10 +26,12 @@ from engine.runs.rundir import (
     OUTCOMES_SCHEMA,
     QUALITY_SCHEMA,
     SCORES_SCHEMA,
+    RunDir,
     write_json_atomic,
     write_table_atomic,
 )
 from engine.spec import RunSpec, parse_run_spec
+from engine.vocabulary import DONE, FAILED, Progress
 
 _WORDS = np.array([
     "def", "return", "for", "while", "if", "else", "elif", "import", "from", "class", "self", "value",
@@ -85,7 +87,7 @@ def write_run(
     pass_rate: float = 0.5,
     findings_per_sample: float = 1.5,
     seed: int = 0,
-    state: str = "done",
+    state: str = DONE,
     n_train_events: int = 20,
     statuses: Mapping[tuple[str, str], str] | None = None,
     run_id: str | None = None,
@@ -101,13 +103,12 @@ def write_run(
     path.mkdir(parents=True, exist_ok=True)
     now = time.time()
     write_json_atomic(path / "spec.json", spec.model_dump(mode="json"))
-    write_json_atomic(path / "status.json", {
-        "state": state, "phase": "analyse" if state == "done" else "train",
-        "progress": {"phase": "analyse", "done": 1, "total": 1}, "phases_done": ["prepare", "train"],
-        "error": {"phase": "train", "type": "RuntimeError", "message": "boom"} if state == "failed" else None,
-        "submitted_at": now - 100, "started_at": now - 90, "finished_at": now - 1, "updated_at": now,
-        "attempts": 1,
-    })
+    RunDir(path).update_status(
+        state=state, phase="analyse" if state == DONE else "train",
+        progress=Progress("analyse", 1.0, 1.0), phases_done=["prepare", "train"],
+        error={"phase": "train", "type": "RuntimeError", "message": "boom"} if state == FAILED else None,
+        submitted_at=now - 100, started_at=now - 90, finished_at=now - 1, attempts=1,
+    )
     with open(path / "events.jsonl", "w", encoding="utf-8") as fh:
         fh.write(json.dumps({"t": now - 90, "type": "phase", "phase": "train", "status": "start"}) + "\n")
         for step in range(1, n_train_events + 1):

@@ -1,12 +1,12 @@
-"""Export of tables and query results to Parquet and CSV, read back equal."""
+"""Query results and tables as Parquet and CSV bytes (the download buttons), read back equal."""
 
 from __future__ import annotations
 
 import io
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import pytest
 
 from store import db, export, ingest, queries
@@ -32,28 +32,37 @@ def same(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> None:
     pd.testing.assert_frame_equal(left, right, check_dtype=False)
 
 
+def read_csv_as(data: bytes, like: pd.DataFrame) -> pd.DataFrame:
+    """CSV bytes back with the types of `like` (an empty field, NULL or empty string, reads as NULL)."""
+    options = pacsv.ConvertOptions(column_types=pa.Schema.from_pandas(like, preserve_index=False),
+                                   strings_can_be_null=True)
+    return pacsv.read_csv(io.BytesIO(data), convert_options=options).to_pandas()
+
+
+def blank_as_null(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every missing value as None and every empty string as None (object columns)."""
+    out = frame.astype(object)
+    return out.where(out.notna() & (out != ""), None)
+
+
 @pytest.mark.parametrize("name", ["outcomes", "metrics", "findings"])
-def test_tables_export_to_parquet_and_csv_and_read_back_equal(filled, tmp_path, name):
+def test_tables_export_to_parquet_and_csv_and_read_back_equal(filled, name):
     settings = filled[0]
     original = table(settings, name)
     assert len(original) > 0
     keys = list(original.columns[:4])
-    written = export.export_table(settings, name, tmp_path / f"{name}.parquet")
-    same(pq.read_table(written).to_pandas(), original, keys)
-    csv = export.export_table(settings, name, tmp_path / "out" / f"{name}.txt", fmt="csv")
-    # NULL is an empty field, an empty string a quoted one: read back with the types and that rule.
-    options = pacsv.ConvertOptions(column_types=pq.read_schema(written), strings_can_be_null=True,
-                                   quoted_strings_can_be_null=False)
-    same(pacsv.read_csv(csv, convert_options=options).to_pandas(), original, keys)
+    same(pd.read_parquet(io.BytesIO(export.frame_bytes(original, "parquet"))), original, keys)
+    # CSV has no NULL: pandas writes NULL and the empty string alike, as an empty field.
+    same(blank_as_null(read_csv_as(export.frame_bytes(original, "csv"), original)), blank_as_null(original), keys)
 
 
-def test_a_comparison_exports_like_the_query_returns_it(filled, tmp_path):
+def test_a_comparison_exports_like_the_query_returns_it(filled):
     settings, a, b = filled
     frame = queries.compare_table(settings, [a, b])
-    path = export.export_query(settings, "compare_table", tmp_path / "compare.parquet", run_ids=[a, b])
-    pd.testing.assert_frame_equal(pd.read_parquet(path), frame, check_dtype=False)
-    csv = export.export_query(settings, "paired_pass", tmp_path / "paired.csv", run_a=a, run_b=b, task=TASK)
-    back = pd.read_csv(csv)
+    exported = export.frame_bytes(queries.run_query(settings, "compare_table", run_ids=[a, b]), "parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(exported)), frame, check_dtype=False)
+    paired = queries.run_query(settings, "paired_pass", run_a=a, run_b=b, task=TASK)
+    back = pd.read_csv(io.BytesIO(export.frame_bytes(paired, "csv")))
     assert back.passed_a.tolist() == queries.paired_pass(settings, a, b, TASK).passed_a.tolist()
 
 
@@ -66,10 +75,9 @@ def test_frame_bytes_for_download_buttons(filled):
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
 
 
-def test_bad_names_and_formats_are_refused(filled, tmp_path):
+def test_bad_names_and_formats_are_refused(filled):
     settings = filled[0]
-    with pytest.raises(ValueError, match="unknown table"):
-        export.export_table(settings, "runs; DROP TABLE runs", tmp_path / "x.csv")
+    with pytest.raises(KeyError, match="unknown query"):
+        queries.run_query(settings, "runs; DROP TABLE runs")
     with pytest.raises(ValueError, match="unknown export format"):
-        export.export_table(settings, "runs", tmp_path / "x.xlsx")
-    assert not list(tmp_path.glob(".*tmp"))
+        export.frame_bytes(queries.runs_overview(settings), "xlsx")

@@ -10,7 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.runs.rundir import OUTCOMES_SCHEMA, write_json_atomic, write_table_atomic
+from engine.runs.queue import run_summary
+from engine.runs.rundir import OUTCOMES_SCHEMA, RunDir, write_json_atomic, write_table_atomic
+from engine.vocabulary import config_label, is_multitask, model_size
 from store import db, ingest, schema
 from tests.store.conftest import TASK, known_statuses, sid
 
@@ -199,7 +201,7 @@ def test_corrupt_json_files_are_reported_and_the_run_still_listed(settings, make
     assert count(settings, "metrics") == 1
 
 
-def test_spec_that_no_longer_validates_is_kept_with_a_best_effort_label(settings, make_run):
+def test_spec_that_no_longer_validates_is_kept_with_its_method_as_label(settings, make_run):
     run = make_run()
     spec = json.loads((run / "spec.json").read_text())
     spec["tasks"] = [{"name": "a-task-removed-since"}, {"name": "another"}]
@@ -208,7 +210,40 @@ def test_spec_that_no_longer_validates_is_kept_with_a_best_effort_label(settings
     ingest.ingest_all(settings)
     with db.connect(settings) as conn:
         row = conn.execute("SELECT spec_valid, label, is_multitask, model_size, n_tasks FROM runs").fetchone()
-    assert row == (False, "qlora", True, "0.5B", 2)
+    # engine.vocabulary.summarise: the method alone, never a guess at ST/MT from a count of tasks
+    assert row == (False, config_label("qlora", None), None, "0.5B", 2)
+
+
+@pytest.mark.parametrize("tasks", [
+    [{"name": "gen-python"}],  # ST
+    [{"name": "gen-python"}, {"name": "sum-java"}],  # MT
+    [{"name": "gen-python"}, {"name": "a-task-removed-since"}],  # a task this version does not know
+    [{"name": "gen-python"}, {"bad": 1}],  # does not validate
+])
+def test_the_runs_row_says_what_the_queue_says(settings, make_run, tasks):
+    run = make_run()
+    spec = json.loads((run / "spec.json").read_text())
+    spec["tasks"] = tasks
+    write_json_atomic(run / "spec.json", spec)
+    ingest.ingest_all(settings)
+    with db.connect(settings) as conn:
+        row = conn.execute("SELECT label, families, is_multitask, model_size, model_params_b, spec_valid "
+                           "FROM runs").fetchone()
+    summary = run_summary(RunDir(run))  # engine.vocabulary.summarise, as the CLI and the UI show it
+    assert row[0] == summary["label"]
+    assert (list(row[1]) if row[1] is not None else None) == summary["families"]
+    assert row[2] == (is_multitask(summary["families"]) if summary["families"] is not None else None)
+    assert row[3:] == (summary["model_size"], summary["model_params_b"], summary["spec_valid"])
+
+
+def test_two_tasks_of_one_family_are_single_task(settings, make_run):
+    run = make_run(method="lora", tasks=("gen-python", "gen-java"))
+    ingest.ingest_all(settings)
+    with db.connect(settings) as conn:
+        row = conn.execute("SELECT label, is_multitask, families, n_tasks FROM runs WHERE run_id = ?",
+                           [run.name]).fetchone()
+    assert row[:2] == ("ST-LoRA", False)
+    assert list(row[2]) == ["generation"] and row[3] == 2
 
 
 def test_reindex_rebuilds_identical_content(settings, make_run):
@@ -272,11 +307,11 @@ def test_hidden_folders_are_not_runs(settings, make_run):
     assert ingest.ingest_all(settings).runs_seen == 1
 
 
-def test_ingest_run_and_limited_ingest(settings, make_run):
+def test_ingest_of_one_run_and_limited_ingest(settings, make_run):
     a = make_run()
     b = make_run(seed=1, model="org/model-3B")
-    report = ingest.ingest_run(settings, a)
-    assert report.runs_updated == [a.name]
+    report = ingest.ingest_all(settings, run_ids=[a.name])
+    assert report.runs_updated == [a.name] and report.runs_seen == 1
     assert count(settings, "runs") == 1
     limited = ingest.ingest_all(settings, run_ids=[b.name])
     assert limited.runs_updated == [b.name] and not limited.runs_pruned
@@ -317,8 +352,8 @@ def test_studies_are_ingested_with_their_runs(settings, make_run):
     ("/models/tiny-qwen/", "tiny-qwen", None),
     ("some/model-0.5B", "0.5B", 0.5),
 ])
-def test_model_size_from_the_model_id(model, label, billions):
-    shown, size = ingest.model_size(model)
+def test_model_size_from_the_model_id(model, label, billions):  # the store asks engine.vocabulary
+    shown, size = model_size(model)
     assert shown == label
     assert size == (pytest.approx(billions) if billions is not None else None)
 
