@@ -73,9 +73,9 @@ def run(ctx: PhaseContext) -> None:
     _add_quality_metrics(ctx.run, findings, quality)
 
 
-def _add_quality_metrics(run: RunDir, findings: list[dict], quality: list[dict]) -> None:
-    """Per task: findings per sample by tool and category, mean measures, analyser failures."""
-    metrics = read_json(run.file("metrics.json"), {}) or {"run_id": run.run_id, "tasks": {}}
+def _add_quality_metrics(run_dir: RunDir, findings: list[dict], quality: list[dict]) -> None:
+    """Per task: findings per sample by analyser and category, mean measures, analyser failures."""
+    metrics = read_json(run_dir.file("metrics.json"), {}) or {"run_id": run_dir.run_id, "tasks": {}}
     samples: dict[str, set] = defaultdict(set)
     failed: dict[tuple[str, str], int] = defaultdict(int)
     measures: dict[tuple[str, str, str], list[float]] = defaultdict(list)
@@ -96,4 +96,4 @@ def _add_quality_metrics(run: RunDir, findings: list[dict], quality: list[dict])
     for (task, tool), n in failed.items():
         tasks.setdefault(task, {})[f"quality:{tool}:failed_rate"] = n / max(len(samples[task]), 1)
     metrics["analysed_at"] = time.time()
-    write_json_atomic(run.file("metrics.json"), metrics)
+    write_json_atomic(run_dir.file("metrics.json"), metrics)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a parquet file as dicts ([] when it does not exist yet)."""
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist() if path.exists() else []
@@ -53,5 +54,6 @@ class Parts:
 
 
 def chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    """`items` in consecutive slices of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start:start + size]

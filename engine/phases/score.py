@@ -39,6 +39,7 @@ EXEC_STATUSES = ("passed", "failed", "timeout", "error", "compile_error", "viola
 
 
 def sample_key(row: dict[str, Any]) -> tuple[str, str, int]:
+    """A generated sample's identity: (task, sample id, sample index)."""
     return row["task"], row["sample_id"], int(row["sample_index"])
 
 

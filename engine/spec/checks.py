@@ -77,6 +77,7 @@ def _fix_for(err: Mapping[str, Any], model: type[BaseModel]) -> str:
 
 
 def pydantic_errors(exc: ValidationError, model: type[BaseModel]) -> list[SpecError]:
+    """pydantic's errors as SpecErrors (path, value, message, fix), with 'did you mean' for typos."""
     out = []
     for err in exc.errors(include_url=False):
         message = err["msg"]
@@ -97,6 +98,8 @@ def pydantic_errors(exc: ValidationError, model: type[BaseModel]) -> list[SpecEr
 
 
 def semantic_errors(data: Mapping[str, Any], prefix: str = "") -> list[SpecError]:
+    """What types alone cannot catch (unknown or repeated tasks, task options, weights, pass@k above
+    n_samples, unknown metrics and analysers), tolerant of malformed input so it runs beside them."""
     from engine.tasks import registry  # light: task modules import no ML libraries
 
     errors: list[SpecError] = []
@@ -246,5 +249,3 @@ def dedupe(errors: list[SpecError]) -> list[SpecError]:
             seen.add(key)
             out.append(e)
     return out
-
-

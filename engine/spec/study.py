@@ -133,5 +133,3 @@ def parse_study_spec(data: Mapping[str, Any], source: str | None = None) -> Stud
         raise SpecValidationError(dedupe(errors), source)
     assert study is not None
     return study
-
-
