@@ -40,7 +40,7 @@ def validate(data: dict[str, Any], settings: Settings | None = None,
     return spec, queue.preflight_all(spec, settings)
 
 
-def preflight(spec: RunSpec | StudySpec, settings: Settings | None = None) -> list[SpecError]:
+def preflight_errors(spec: RunSpec | StudySpec, settings: Settings | None = None) -> list[SpecError]:
     """What a valid spec alone cannot show (data directory, models), for a run or every run of a study."""
     return queue.preflight_all(spec, settings or load_settings())
 
@@ -327,3 +327,135 @@ def export_evaluate_modules(dest: str | Path) -> dict[str, Path]:
     from engine.scoring.metrics.evaluate_modules import write_all
 
     return write_all(Path(dest))
+
+
+# --- data preflight ------------------------------------------------------------------------------
+
+
+def data_report(data: dict[str, Any] | RunSpec | StudySpec, settings: Settings | None = None) -> dict[str, Any]:
+    """The data preflight of a run or study (plain data or a parsed spec), before anything is queued:
+    every dataset it names read, and per file and task what a run would get.
+
+    Returns {"kind": "run" | "study" | None, "ok": bool, "errors": [SpecError] (the spec's own, else
+    every preflight problem: data directory, model, datasets), "reports": [...], "lines": [str]}. Each
+    report covers the runs that share it ("runs": [{"run_id", "label"}]) and holds: model, data_dir,
+    context (tokens, or None when unknown), context_note, token_note, and "tasks": per task its kind
+    (built-in | custom), family, eval_set, "files" (custom: path, role, format, unit, rows, kept,
+    rejected, rejected_by_reason {reason: {count, first}}, duplicate_ids {ids, rows, first, numbered},
+    problems, warnings), "splits" {train, valid, test}, evaluated, longest_prompt_tokens, too_long,
+    duplicate_ids and empty_targets per split, warnings and errors. "lines" is the same as text.
+    """
+    from engine.data.preflight import combine
+
+    settings = settings or load_settings()
+    try:
+        spec = data if isinstance(data, (RunSpec, StudySpec)) else parse_spec(data)
+    except SpecValidationError as exc:
+        return {"kind": None, "ok": False, "errors": exc.errors, "reports": [], "lines": []}
+    runs = [item.spec for item in expand_study(spec)] if isinstance(spec, StudySpec) else [spec]
+    return {"kind": "study" if isinstance(spec, StudySpec) else "run",
+            **combine([queue.preflight_report(run, settings) for run in runs])}
+
+
+# --- the reference study (the store's reference runs: store.reference) ------------------------------
+
+
+def reference_study(series: list[dict[str, Any]], pairing: str = "rows",
+                    family: str | None = None) -> list[dict[str, Any]]:
+    """The reference study's RQ1-RQ3 recomputed from store.queries.reference_series rows with its
+    conventions (engine.scoring.comparison.reference_study); `pairing` "rows" (the package) or "ids"."""
+    from engine.scoring.comparison import DEFAULT_FAMILY
+    from engine.scoring.comparison import reference_study as recompute
+
+    return recompute(series, pairing, family or DEFAULT_FAMILY)
+
+
+def reference_tests_adjusted(rows: list[dict[str, Any]], family: str | None = None) -> list[dict[str, Any]]:
+    """Stored RQ tests (store.queries.reference_tests) with Holm and BH redone within each family."""
+    from engine.scoring.comparison import DEFAULT_FAMILY, adjust_family
+
+    return adjust_family(rows, family or DEFAULT_FAMILY)
+
+
+def reference_study_families() -> list[str]:
+    """The adjustment families the reference study's tables offer, the default first."""
+    from engine.scoring.comparison import ADJUSTMENT_FAMILIES, DEFAULT_FAMILY
+
+    return [DEFAULT_FAMILY, *(f for f in ADJUSTMENT_FAMILIES if f != DEFAULT_FAMILY)]
+
+
+def reference_lengths(task: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Our test references of a built-in task in sample order: sample_id, tokens (whitespace), chars."""
+    from engine.tasks.base import DataContext
+    from engine.tasks.registry import get_task
+
+    # counting: ids and targets are all we need, so inputs keep their docstrings (no rewriting)
+    examples = get_task(task).load("test", DataContext(data_dir=(settings or load_settings()).data_dir,
+                                                       counting=True))
+    return [{"sample_id": ex.id, "tokens": len(str(ex.target).split()), "chars": len(str(ex.target))}
+            for ex in examples]
+
+
+def alignment_correlations(paper: list[float], ours: list[float],
+                           offsets: tuple[int, ...] = (0, 1, -1, 5)) -> list[dict[str, Any]]:
+    """Pearson r of paper[i] against ours[i + offset] per offset (offset, n, r)."""
+    from engine.scoring.comparison import alignment_correlations as correlations
+
+    return correlations(paper, ours, offsets)
+
+
+# --- the reference recipe: schedules, fidelity, prompts, full data (issue 10) ------------------------
+
+
+def plan_details(data: dict[str, Any] | RunSpec | StudySpec, settings: Settings | None = None,
+                 tokenizer_path: str | None = None) -> dict[str, Any]:
+    """A run's or study's dry run as data, for the Launch page (loads the datasets: seconds): {"id",
+    "token_source", "text" (what `codetune study --dry-run` prints), "runs": [engine.spec.planning.RunPlan
+    as a dict: run_id, label, tasks, total_steps, warmup_steps, eval_steps, evaluations, schedule ('warm-up
+    W of T steps · …'), warnings, sources, …], "fidelity": as `fidelity()`}. SpecValidationError if invalid."""
+    from engine.spec.planning import plan_details as details
+
+    return details(data if isinstance(data, (RunSpec, StudySpec)) else parse_spec(data), settings or load_settings(),
+                   tokenizer_path)
+
+
+def fidelity(data: dict[str, Any] | RunSpec | StudySpec, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """A run's or study's settings against the reference recipe, without loading datasets: per difference
+    {"field", "paper", "this", "effect", "necessary" (data or harness not available), "runs", "all_runs"};
+    empty when the spec is the recipe (engine.spec.fidelity). SpecValidationError if invalid."""
+    from engine.spec.fidelity import study_differences
+
+    spec = data if isinstance(data, (RunSpec, StudySpec)) else parse_spec(data)
+    return study_differences(spec, (settings or load_settings()).data_dir)
+
+
+def run_fidelity(run_id: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The fidelity view of a submitted run (its spec.json), for the Runs page's detail: as `fidelity()`."""
+    return fidelity(run_dir(run_id, settings).read_spec(), settings)
+
+
+def show_prompts(data: dict[str, Any] | RunSpec | StudySpec, settings: Settings | None = None,
+                 tokenizer_path: str | None = None) -> dict[str, Any]:
+    """Per task, one rendered training text and inference prompt as the model sees them: {"template",
+    "tasks": [{task, example_train, training_text, example_test, inference_prompt, notes}], "text"}."""
+    from engine.spec.showprompts import show
+
+    return show(data if isinstance(data, (RunSpec, StudySpec)) else parse_spec(data), settings or load_settings(),
+                tokenizer_path)
+
+
+def fetch_data(what: str, data_dir: str | None = None, settings: Settings | None = None,
+               log: Any = None) -> dict[str, Any]:
+    """Download a full dataset (`codexglue`) into the data directory in the loaders' layout; resumable,
+    idempotent. {"ok", "error" (with the fix: no network, ...), "files": [{path, state, rows}]}."""
+    from engine.data.fetch import fetch
+
+    return fetch(what, Path(data_dir).expanduser() if data_dir else (settings or load_settings()).data_dir, log)
+
+
+def paper_data_sources(data_dir: str | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """For the Data page, per built-in task: its training data now against the paper's: [{task, source,
+    train_rows, paper_rows (None: unpublished), share, paper_test}]."""
+    from engine.spec.planning import paper_data_sources as sources
+
+    return sources(Path(data_dir).expanduser() if data_dir else (settings or load_settings()).data_dir)

@@ -23,6 +23,8 @@ lock file next to it (`<db>.ingest-lock`).
     store.load        a run's files into the tables, in one transaction
     store.studies     study.json into `studies` / `study_runs`
     store.prune       removing deleted runs and studies
+    store.reference   the reference study's per-sample results as read-only runs (whole-folder
+                      ingest, skipped when only some runs are asked for)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from types import TracebackType
 import duckdb
 
 from engine.settings import Settings
-from store import db, scan, schema
+from store import db, reference, scan, schema
 from store.load import ingest_run_files
 from store.prune import prune_runs, prune_studies
 from store.report import IngestProblem, IngestReport
@@ -125,9 +127,11 @@ def _ingest(settings: Settings, report: IngestReport, run_ids: Iterable[str] | N
     with db.connect(settings, read_only=True) as conn:
         plan = scan.plan(conn, settings.runs_dir, settings.studies_dir,
                          list(run_ids) if run_ids is not None else None)
+        ref_plan = reference.plan(conn, settings.data_dir, reference.enabled()) if run_ids is None else None
     report.runs_seen = len(plan.runs)
     report.studies_seen = len(plan.studies)
-    if not plan.empty:
+    ref_todo = ref_plan is not None and ref_plan.changed
+    if not plan.empty or ref_todo:
         hold = BULK_SESSION_S if len(plan.runs_todo) > BULK_RUNS else SESSION_S
         with _WriteSessions(settings.db_path, report, hold) as sessions:
             if plan.runs_gone:
@@ -146,15 +150,20 @@ def _ingest(settings: Settings, report: IngestReport, run_ids: Iterable[str] | N
             if plan.studies_gone:
                 prune_studies(sessions.get(), plan.studies_gone)
                 report.studies_pruned.extend(plan.studies_gone)
+            if ref_todo and ref_plan is not None:
+                reference.apply(sessions.get(), ref_plan, report)
     report.warnings.extend(plan.standing_problems(report.warnings))
+    if ref_plan is not None:
+        report.warnings.extend(ref_plan.standing)
     report.elapsed_s += time.perf_counter() - started
     return report
 
 
 def ingest_all(settings: Settings, run_ids: Iterable[str] | None = None, wait: bool = True) -> IngestReport:
-    """Bring the database up to date with the run and study directories.
+    """Bring the database up to date with the run and study directories, and the reference runs with
+    `<data_dir>/paper_results` (store.reference).
 
-    `run_ids` limits the work to those runs (no pruning, no studies): what the worker calls after
+    `run_ids` limits the work to those runs (no pruning, no studies, no reference runs): what the worker calls after
     a run changes state. `wait=False` returns at once (report.skipped says why) when another ingest
     of the same database is running: what the app's sync on page load wants.
     """

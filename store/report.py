@@ -29,11 +29,14 @@ class IngestReport:
     write_sessions: int = 0
     elapsed_s: float = 0.0
     skipped: str | None = None  # why nothing was done (another ingest holds the lock)
+    reference_runs: list[str] = field(default_factory=list)  # reference runs (re)loaded (store.reference)
+    reference_files: int = 0  # their files read
 
     @property
     def changed(self) -> bool:
         """Whether the database was written (anything ingested or pruned)."""
-        return bool(self.runs_updated or self.runs_pruned or self.studies_updated or self.studies_pruned)
+        return bool(self.runs_updated or self.runs_pruned or self.studies_updated or self.studies_pruned
+                    or self.reference_runs)
 
     def add_rows(self, table: str, count: int) -> None:
         """Count rows written to `table`."""
@@ -50,6 +53,9 @@ class IngestReport:
             f"{len(self.studies_updated)} updated, {len(self.studies_pruned)} pruned; "
             f"{self.files_ingested} file(s) read in {self.elapsed_s:.2f} s"
         ]
+        if self.reference_runs:
+            lines.append(f"  reference runs: {len(self.reference_runs)} loaded from {self.reference_files} file(s) "
+                         "of paper_results/")
         if self.rows:
             lines.append("  rows written: " + ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())))
         if self.runs_pruned:

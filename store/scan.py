@@ -200,7 +200,8 @@ def plan(conn: duckdb.DuckDBPyConnection, runs_dir: Path, studies_dir: Path,
     `only` limits the plan to those runs: no studies, nothing pruned.
     """
     known = known_files(conn)
-    db_runs = {r for (r,) in conn.execute("SELECT run_id FROM runs").fetchall()}
+    # Reference runs (store.reference) have no run directory: they are never pruned as deleted runs.
+    db_runs = {r for (r,) in conn.execute("SELECT run_id FROM runs WHERE NOT coalesce(is_reference, false)").fetchall()}
     out = Plan(scan_runs(runs_dir, only), scan_studies(studies_dir) if only is None else {}, known)
     out.runs_todo = [r for r, fps in out.runs.items()
                      if any(changed(fps[n], known.get(r, {}).get(n)) for n in RUN_FILES)]

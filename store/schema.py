@@ -17,6 +17,12 @@ they change, so the pages' breakdowns over many runs read a few hundred summary 
 aggregating millions (and count-distincts) per render. Idempotency comes from the ingest replacing
 a run's rows for an artifact in one transaction (store.load), not from keys. Time stamps are epoch
 seconds (DOUBLE), as the engine writes them.
+
+Reference runs (v3, store.reference) live in the same tables, flagged `runs.is_reference`; their
+files are fingerprinted in `reference_files` (not `ingested_files`, whose owners are run
+directories), their values kept in file order in `reference_values` (keyed by run_key, so the
+per-run deletes cover it) and the reference study's own tests, recomputed once per load, in
+`reference_tests`.
 """
 
 from __future__ import annotations
@@ -231,9 +237,52 @@ FROM generations g
 LEFT JOIN outcomes o USING (run_key, task, sample_id, sample_index);
 """
 
+# v3: the reference study's per-sample results as read-only runs (store.reference): a flag on `runs`,
+# the files read (fingerprints, what each holds, why one was skipped) and every value in file order.
+_V3 = """
+ALTER TABLE runs ADD COLUMN is_reference BOOLEAN DEFAULT false;
+ALTER TABLE runs ADD COLUMN reference_source VARCHAR;
+
+CREATE TABLE IF NOT EXISTS reference_files (
+    file VARCHAR NOT NULL,           -- path under the data directory's paper_results/
+    folder VARCHAR,                  -- the layout it was read as (store.reference.LAYOUTS)
+    run_id VARCHAR,                  -- the reference run it belongs to (NULL: not placed)
+    task VARCHAR,
+    size BIGINT, mtime_ns BIGINT, inode BIGINT,
+    rows BIGINT,                     -- data rows read
+    note VARCHAR,                    -- what to know about the file (shown with its values)
+    error VARCHAR,                   -- why it was skipped (NULL: ingested)
+    ingested_at DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS reference_values (
+    run_id VARCHAR NOT NULL,
+    task VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    tool VARCHAR,                    -- NULL for metrics (pass@1, codebleu, bleu, ...), else paper-<tool>
+    measure VARCHAR NOT NULL,
+    row INTEGER NOT NULL,            -- 0-based data row in the file (the package paired by it)
+    sample_id VARCHAR NOT NULL,      -- our sample id (translation: test-<instance_id + 1>)
+    value DOUBLE,
+    run_key INTEGER NOT NULL
+);
+
+-- the reference study's RQ1-RQ3 tests recomputed by the ingest (engine.scoring.comparison.reference_study),
+-- raw p-values for both pairings; the pages adjust them (Holm, BH) within the family the user picks
+CREATE TABLE IF NOT EXISTS reference_tests (
+    pairing VARCHAR NOT NULL,        -- rows (the package: by row, truncated to the shorter file) | ids
+    rq VARCHAR, question VARCHAR, size VARCHAR, task VARCHAR, metric VARCHAR,
+    config_a VARCHAR, config_b VARCHAR, run_a VARCHAR, run_b VARCHAR,
+    n_a INTEGER, n_b INTEGER, n INTEGER, ids_agree INTEGER,
+    mean_a DOUBLE, mean_b DOUBLE, diff DOUBLE, test VARCHAR, statistic DOUBLE, p_value DOUBLE,
+    effect DOUBLE, effect_label VARCHAR, note VARCHAR
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "run index: runs, studies, events, metrics and the per-sample artifact tables", _V1),
     Migration(2, "view sample_results (generation + outcome per sample)", _V2),
+    Migration(3, "reference runs: runs.is_reference, reference_files, reference_values, reference_tests", _V3),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -277,11 +326,13 @@ SUMMARIES: dict[str, tuple[str, str]] = {
         FROM findings WHERE run_key = ? GROUP BY run_key, task, tool, rule_id"""),
 }
 SUMMARY_TABLES: tuple[str, ...] = tuple(dict.fromkeys(k.split("/")[0] for k in SUMMARIES))
-KEYED_TABLES: tuple[str, ...] = ("events", "metrics", *ARTIFACT_TABLES.values(), *SUMMARY_TABLES)
+KEYED_TABLES: tuple[str, ...] = ("events", "metrics", *ARTIFACT_TABLES.values(), *SUMMARY_TABLES,
+                                 "reference_values")
 RUN_TABLES: tuple[str, ...] = ("runs", "run_keys", *KEYED_TABLES)
 STUDY_TABLES: tuple[str, ...] = ("studies", "study_runs")
 DATA_TABLES: tuple[str, ...] = (*RUN_TABLES, *STUDY_TABLES)
-ALL_TABLES: tuple[str, ...] = (*DATA_TABLES, "ingested_files", "schema_version")
+ALL_TABLES: tuple[str, ...] = (*DATA_TABLES, "ingested_files", "reference_files", "reference_tests",
+                               "schema_version")
 VIEWS: tuple[str, ...] = ("sample_results",)
 
 _VERSION_TABLE = """

@@ -23,6 +23,10 @@ def _offline_environment():
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["CODETUNE_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # The store's reference runs (store.reference, read from <data dir>/paper_results) stay out of the
+    # tests' stores unless a test asks for them (tests/store/test_reference.py): 18 runs in every
+    # workspace would change what the other tests count and cost each fresh store seconds.
+    os.environ.setdefault("CODETUNE_REFERENCE_RUNS", "0")
     yield
 
 

@@ -13,6 +13,8 @@
     ui.launch, ui.runs, ui.compare, ui.quality, ui.samples, ui.datasets
                    one module per page: `render()` draws the page
     ui.paired_tests   the Compare page's paired tests (which metrics: the metric metadata)
+    ui.reference   the Compare page's "Reference study" section (the reference runs: pairing
+                   evidence, RQ1-RQ3 recomputed, every metric with its n) and its overlays
     ui.cli         the `codetune` command line (the other front end)
 
 Nothing here trains, scores or imports ML libraries: data comes from store.queries through a

@@ -3,7 +3,9 @@ engine.api (validate, submit, run, watch and manage runs and studies) and the st
 
     codetune validate SPEC            check a run or study spec (every problem at once)
     codetune submit SPEC              queue a run or a whole study
-    codetune study SPEC [--dry-run]   queue a study, or print its runs, mixtures and token estimate
+    codetune study SPEC [--dry-run [--show-prompts]]
+                                      queue a study, or print its plan: runs, mixtures, tokens, schedules,
+                                      data sources, differences from the paper's recipe (and the prompts)
     codetune run SPEC                 run one spec in the foreground with progress
     codetune worker                   process the queue (claims runs under a lock, resumes dead ones)
     codetune status [RUN]             every run with state, phase and progress (or one run in detail)
@@ -13,6 +15,7 @@ engine.api (validate, submit, run, watch and manage runs and studies) and the st
     codetune models smollm2|tiny      build local models (offline)
     codetune metrics [--evaluate DIR] the registered metrics (or export them as `evaluate` modules)
     codetune data                     datasets found in the data directory
+    codetune data fetch codexglue     download the full CodeXGLUE sets into the data directory (network)
     codetune sandbox FILE --lang L    run one program in the sandbox, print the outcome as JSON
     codetune reindex | ingest         rebuild / refresh the DuckDB index from the run directories
 
@@ -58,17 +61,23 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    """Implement `codetune validate`: check a run or study spec, then (unless --no-preflight) its data and models."""
+    """Implement `codetune validate`: check a run or study spec, then (unless --no-preflight) its model and
+    every dataset it names, printing the data report per file and task; exit 1 on any problem."""
     spec = _load(args.spec)
     if isinstance(spec, StudySpec):
-        print(f"ok: study '{spec.name}' with {len(api.expand(spec.model_dump(mode='json')))} runs")
+        print(f"spec: study '{spec.name}' with {len(api.expand(spec.model_dump(mode='json')))} runs")
     else:
-        print(f"ok: {spec.label} run {spec.run_id()}")
+        print(f"spec: {spec.label} run {spec.run_id()}")
     if args.no_preflight:
+        print("ok (spec only: data and model not checked)")
         return 0
-    problems = [str(e) for e in api.preflight(spec, settings)]
+    result = api.data_report(spec, settings)
+    for line in result["lines"]:
+        print(line)
+    problems = [str(e) for e in result["errors"]]
     for problem in problems:
-        print(f"warning: {problem}")
+        print(f"error: {problem}")
+    print(f"{len(problems)} problem(s): nothing would be queued" if problems else "ok")
     return 1 if problems else 0
 
 
@@ -89,14 +98,22 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
-    """Implement `codetune study`: queue a study, or with --dry-run print its plan and token estimate."""
+    """Implement `codetune study`: queue a study, or with --dry-run print its plan (runs, mixtures, tokens,
+    each run's schedule and warnings, data sources, differences from the reference recipe) and, with
+    --show-prompts, one rendered training text and inference prompt per task."""
     spec = _load(args.spec)
     if not isinstance(spec, StudySpec):
         print(f"error: {args.spec} is a run spec, not a study. Fix: use `codetune submit`", file=sys.stderr)
         return 2
     if not args.dry_run:
+        if args.show_prompts:
+            print("error: --show-prompts goes with --dry-run", file=sys.stderr)
+            return 2
         return cmd_submit(args, settings)
     print(api.plan(spec, settings, tokenizer_path=args.tokenizer))
+    if args.show_prompts:
+        print()
+        print(api.show_prompts(spec, settings, tokenizer_path=args.tokenizer)["text"])
     return 0
 
 
@@ -220,6 +237,20 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_data_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune data fetch codexglue`: download the full CodeXGLUE sets into the data directory
+    (resumable, idempotent; a clear error without network)."""
+    data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
+    print(f"data directory: {data_dir}")
+    report = api.fetch_data(args.what, str(data_dir), settings, log=lambda m: print(m, flush=True))
+    for item in report["files"]:
+        print(f"  {item['state']:<8} {item['path']} ({item['rows']:,} rows)")
+    if not report["ok"]:
+        print(f"error: {report['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     """Implement `codetune sandbox`: hand the remaining arguments to the sandbox's own CLI."""
     del settings
@@ -232,6 +263,99 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     report = ingest.reindex(settings) if args.command == "reindex" else ingest.ingest_all(settings)
     print(report)
+    return 0
+
+
+def _resolve_run(runs: Any, text: str, task: str) -> dict[str, Any]:
+    """The run `text` names for `task`: a run id, a name ('paper · 0.5B MT-QLoRA'), or a unique prefix
+    of either among the runs that have the task (so 'paper · 0.5B ST-QLoRA' finds the paper's
+    single-task model of the task's family)."""
+    rows = runs.to_dict("records")
+    for column in ("run_id", "name"):
+        exact = [r for r in rows if r.get(column) == text]
+        if len(exact) == 1:
+            return exact[0]
+    found = [r for r in rows if (str(r["run_id"]).startswith(text) or str(r.get("name") or "").startswith(text))
+             and task in list(r.get("tasks") or [])]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ValueError(f"no run with task {task} is named {text!r}. Fix: use a run id or name from "
+                         "`codetune status` (your runs) or the README's reference runs ('paper · 0.5B MT-QLoRA')")
+    names = ", ".join(f"{r['run_id']} ({r.get('name') or r['label']})" for r in found[:6])
+    raise ValueError(f"{text!r} names {len(found)} runs with task {task}: {names}. Fix: give one run id")
+
+
+def _paired_values(settings: Settings, run_a: str, run_b: str, task: str, metric: str) -> tuple[list, list]:
+    from store import queries
+
+    if metric.startswith("pass@"):
+        data = queries.paired_pass(settings, run_a, run_b, task)
+        return data["passed_a"].astype(float).tolist(), data["passed_b"].astype(float).tolist()
+    if ":" in metric:  # a quality measure, TOOL:MEASURE (e.g. paper-lizard:ccn)
+        tool, _, measure = metric.partition(":")
+        data = queries.paired_measures(settings, run_a, run_b, task, measure, tool_a=tool, tool_b=tool)
+    else:
+        data = queries.paired_scores(settings, run_a, run_b, task, metric)
+        data = data[data["sample_index"] >= 0]
+    data = data.dropna(subset=["value_a", "value_b"])
+    return data["value_a"].tolist(), data["value_b"].tolist()
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    """Implement `codetune compare A B --task T --metric M`: the Compare page's paired test of two runs
+    (your runs and the reference runs alike) on the samples both have, per task and metric: n, both
+    means, the difference, the test (R's McNemar for pass@k, Wilcoxon signed-rank otherwise), the raw
+    and adjusted p-value (Holm or Benjamini-Hochberg over every task × metric asked) and the effect
+    size (odds ratio, or Cliff's delta)."""
+    import math
+
+    from store import ingest, queries
+
+    ingest.ingest_all(settings)  # the store must know the runs, and the reference runs
+    runs = queries.runs_overview(settings)
+    items, skipped, who = [], [], {}
+    for task in args.task:
+        run_a, run_b = _resolve_run(runs, args.run_a, task), _resolve_run(runs, args.run_b, task)
+        who[task] = (run_a, run_b)
+        generation = str(task).startswith("gen-") and bool(run_a["is_reference"]) != bool(run_b["is_reference"])
+        for metric in args.metric:
+            if generation:  # the paper's generation rows are CoderEval tasks, ours HumanEval
+                skipped.append({"task": task, "metric": metric, "run_a": run_a["run_id"], "run_b": run_b["run_id"],
+                                "n": 0, "note": "not paired: the paper's generation rows are CoderEval tasks, "
+                                                "our gen-* tasks evaluate HumanEval / HumanEval-X"})
+                continue
+            a, b = _paired_values(settings, run_a["run_id"], run_b["run_id"], task, metric)
+            items.append({"task": task, "metric": metric, "run_a": run_a["run_id"], "run_b": run_b["run_id"],
+                          "a": a, "b": b})
+    key = "p_holm" if args.correction == "holm" else "p_bh"
+    results = []
+    for row in api.paired_tests(items):
+        diff = row["mean_b"] - row["mean_a"] if row["n"] else None
+        results.append({**row, "difference": diff, "correction": args.correction, "p_adjusted": row[key]})
+    results += skipped
+    if args.json:
+        print(json.dumps({"runs": {t: {"a": {"run_id": a["run_id"], "name": a.get("name"),
+                                             "reference": bool(a["is_reference"])},
+                                       "b": {"run_id": b["run_id"], "name": b.get("name"),
+                                             "reference": bool(b["is_reference"])}}
+                                   for t, (a, b) in who.items()},
+                          "results": results}, indent=1, default=str))
+        return 0
+    for task, (a, b) in who.items():
+        print(f"{task}: A = {a.get('name') or a['label']} [{a['run_id']}], B = {b.get('name') or b['label']} "
+              f"[{b['run_id']}]")
+
+    def fmt(value: Any, digits: int = 4) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "NA"
+        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+    shown = [{"task": r["task"], "metric": r["metric"], "n": r["n"], "mean A": fmt(r.get("mean_a")),
+              "mean B": fmt(r.get("mean_b")), "B - A": fmt(r.get("difference")), "test": r.get("test", "-"),
+              "p": fmt(r.get("p_value"), 3), f"p ({args.correction})": fmt(r.get("p_adjusted"), 3),
+              "effect": fmt(r.get("effect"), 3), "": r.get("effect_label") or r.get("note", "")} for r in results]
+    print(_table(shown, list(shown[0]) if shown else ["task"]))
     return 0
 
 
@@ -253,8 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-check", action="store_true", help="skip the data/model preflight")
         p.add_argument("--quiet", action="store_true")
         if name == "study":
-            p.add_argument("--dry-run", action="store_true", help="print runs, mixtures, token estimate")
-            p.add_argument("--tokenizer", help="tokenizer folder for the token estimate")
+            p.add_argument("--dry-run", action="store_true", help="print runs, mixtures, tokens, steps, schedules, "
+                           "data sources and the differences from the reference recipe")
+            p.add_argument("--tokenizer", help="tokenizer folder for the token estimate and --show-prompts")
+            p.add_argument("--show-prompts", action="store_true",
+                           help="with --dry-run: per task, a rendered training text and inference prompt")
         p.set_defaults(func=func)
 
     p = sub.add_parser("run", help="run one spec in the foreground")
@@ -299,9 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", metavar="DIR", help="write one Hugging Face evaluate module per metric under DIR")
     p.set_defaults(func=cmd_metrics)
 
-    p = sub.add_parser("data", help="datasets in the data directory")
+    p = sub.add_parser("data", help="datasets in the data directory; `data fetch codexglue` downloads")
     p.add_argument("--data-dir")
     p.set_defaults(func=cmd_data)
+    data_sub = p.add_subparsers(dest="data_command")
+    fetch = data_sub.add_parser("fetch", help="download the full CodeXGLUE sets (needs network)")
+    fetch.add_argument("what", choices=["codexglue"])
+    fetch.add_argument("--data-dir", default=argparse.SUPPRESS)
+    fetch.set_defaults(func=cmd_data_fetch)
 
     p = sub.add_parser("sandbox", help="run one program in the sandbox", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -310,6 +442,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("ingest", "reindex"):
         p = sub.add_parser(name, help=f"{name} run directories into DuckDB")
         p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("compare", help="paired test of two runs (reference runs too) per task and metric")
+    p.add_argument("run_a", metavar="A", help="run id or name, e.g. 'paper · 0.5B ST-QLoRA' (see README)")
+    p.add_argument("run_b", metavar="B", help="run id or name")
+    p.add_argument("--task", action="append", required=True, help="task (repeat for several)")
+    p.add_argument("--metric", action="append", required=True,
+                   help="pass@1, codebleu, bleu, ... or TOOL:MEASURE (repeat for several)")
+    p.add_argument("--correction", choices=["holm", "bh"], default="holm",
+                   help="adjustment over every task × metric asked (both are in --json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

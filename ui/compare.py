@@ -1,5 +1,10 @@
 """The Compare page: ST vs MT vs FFT vs zero-shot, per task and metric, side by side, with deltas
-against a baseline, Holm-corrected paired tests, model-size scaling and the paper's numbers.
+against a baseline, Holm- and BH-corrected paired tests, model-size scaling and the paper's numbers,
+and the "Reference study" section (ui.reference).
+
+The reference study's runs are in the store as read-only reference runs (store.reference: labels
+`paper ST-QLoRA`, …, names `paper · 0.5B MT-QLoRA`): they can be picked like any run, their
+columns never merge with yours, and the scaling chart overlays every metric they report.
 
 Columns are either runs, or configurations per model size ("0.5B ST-QLoRA"): single-task runs
 each cover some tasks, so merging them by configuration gives the paper's layout (one ST column
@@ -17,7 +22,7 @@ import streamlit as st
 import engine.api
 from engine.vocabulary import DONE, METRIC_GROUPS, config_rank, pass_at
 from store import queries
-from ui import common, figures, paired_tests
+from ui import common, figures, paired_tests, reference
 from ui.formatting import is_missing, number, params_b, run_label, size_of
 
 # How the metric groups of engine.vocabulary read on the page (a group without a label shows its name).
@@ -65,6 +70,7 @@ def _runs_info(run_ids: list[str], configs: dict[str, str] | None = None) -> pd.
             "method",
             "tasks",
             "state",
+            "is_reference",
         ]
     ].copy()
     info["config"] = [(configs or {}).get(r) or lab for r, lab in zip(info["run_id"], info["label"], strict=True)]
@@ -73,6 +79,9 @@ def _runs_info(run_ids: list[str], configs: dict[str, str] | None = None) -> pd.
         params_b(m, s, p) for m, s, p in zip(info["model"], info["model_size"], info["model_params_b"], strict=True)
     ]
     info["name"] = [run_label({**row, "config": None}, with_hash=False) for row in info.to_dict("records")]
+    # A reference run goes by its own name ('paper · 0.5B ST-QLoRA (translation)').
+    stored_names = dict(zip(overview["run_id"], overview["name"], strict=True))
+    info.loc[info["is_reference"], "name"] = info.loc[info["is_reference"], "run_id"].map(stored_names)
     duplicated = info["name"].duplicated(keep=False)
     info.loc[duplicated, "name"] = [
         f"{n} #{r.rsplit('-', 1)[-1]}"
@@ -110,15 +119,20 @@ def _pick_runs() -> tuple[pd.DataFrame, str]:
     overview = common.query("runs_overview", states=[DONE])
     if overview.empty:
         return overview, "runs"
-    labels = {r["run_id"]: run_label(r) for r in overview.to_dict("records")}
-    recent = list(overview["run_id"])[-8:]
+    labels = {r["run_id"]: (r["name"] if r["is_reference"] else run_label(r)) for r in overview.to_dict("records")}
+    own = overview[~overview["is_reference"]]
+    if own.empty:  # nothing launched yet: the paper's smallest models
+        refs = overview[overview["is_reference"]]
+        recent = list(refs.loc[refs["model_params_b"] == refs["model_params_b"].min(), "run_id"])
+    else:
+        recent = list(own["run_id"])[-8:]
     chosen = st.multiselect(
         "runs",
         list(labels),
         default=recent,
         format_func=labels.get,
         key="compare.runs",
-        help="finished runs; the most recent ones are preselected",
+        help="finished runs (the most recent ones preselected) and the reference study's runs ('paper · …')",
     )
     return _runs_info(list(chosen)), "runs"
 
@@ -224,10 +238,11 @@ def _show_scaling(frame: pd.DataFrame, info: pd.DataFrame) -> None:
         key="compare.scaling_metric",
     )
     overlay = cols[1].checkbox(
-        "overlay the paper's published numbers",
+        "overlay the paper's values",
         value=False,
         key="compare.paper",
-        help="Haque et al. 2026 (shared/REFERENCE.md), dashed",
+        help="Haque et al. 2026, dashed: its reference runs' value of this metric (with the n each rests on), "
+        "or its published numbers when the store has no reference runs (shared/REFERENCE.md)",
     )
     params = dict(zip(info["run_id"], info["params_b"], strict=True))
     config = dict(zip(info["run_id"], info["config"], strict=True))
@@ -237,27 +252,47 @@ def _show_scaling(frame: pd.DataFrame, info: pd.DataFrame) -> None:
     data["config"] = data["run_id"].map(config)
     data["size"] = data["run_id"].map(size)
     data = data.groupby(["task", "config", "params_b", "size"], as_index=False)["value"].mean()
-    paper = None
-    if overlay:
-        rows = pd.DataFrame(engine.api.paper_numbers())
-        paper = rows[(rows["metric"] == metric) & rows["task"].isin(data["task"].unique())].copy()
-        paper["params_b"] = paper["size"].map(lambda s: params_b(None, s))
-        if paper.empty:
-            st.caption(f"The paper published no {metric} values for these tasks.")
-        else:
-            for note in paper["note"].unique():
-                st.caption(f"Paper: {note}")
+    paper = _overlay(metric, list(data["task"].unique())) if overlay else None
     st.plotly_chart(figures.scaling_lines(data, metric, paper), key="compare-scaling")
     if data["params_b"].nunique() < 2:
         st.caption("One model size only: add runs of other sizes to see a scaling trend.")
     table = data.rename(columns={"value": metric})
     if paper is not None and not paper.empty:
+        extra = [c for c in ("n", "convention") if c in paper]
         table = table.merge(
-            paper[["task", "config", "size", "value"]].rename(columns={"value": "paper"}),
+            paper[["task", "config", "size", "value", *extra]].rename(
+                columns={"value": "paper", "n": "paper n", "convention": "paper convention"}),
             on=["task", "config", "size"],
             how="outer",
         )
     common.table(table, "compare-scaling", file_stem="scaling")
+
+
+def _overlay(metric: str, tasks: list[str]) -> pd.DataFrame:
+    """The paper's values of `metric` for the scaling chart: its reference runs' (every metric, with
+    n and the pass@1 convention), else its published numbers (pass@1, CodeBLEU, BLEU)."""
+    if not reference.reference_runs().empty:
+        paper = reference.overlay_rows(metric, tasks)
+        if paper.empty:
+            st.caption(f"The paper reports no {metric} values for these tasks.")
+            return paper
+        n = paper.groupby("task")["n"].agg(["min", "max"])
+        counts = [f"{t} n = {lo}" + (f"–{hi}" if hi != lo else "")
+                  for t, lo, hi in zip(n.index, n["min"], n["max"], strict=True)]
+        st.caption(f"Paper (its per-sample files): {'; '.join(counts)}; {paper['convention'].iloc[0]}.")
+        if any(t.startswith("gen-") for t in tasks):
+            st.caption("Paper: generation is CoderEval (Python 190, Java 184); ours is HumanEval / HumanEval-X, "
+                       "so only the trends compare.")
+        return paper
+    rows = pd.DataFrame(engine.api.paper_numbers())
+    paper = rows[(rows["metric"] == metric) & rows["task"].isin(tasks)].copy()
+    paper["params_b"] = paper["size"].map(lambda s: params_b(None, s))
+    if paper.empty:
+        st.caption(f"The paper published no {metric} values for these tasks.")
+    else:
+        for note in paper["note"].unique():
+            st.caption(f"Paper: {note}")
+    return paper
 
 
 def render() -> None:
@@ -268,6 +303,12 @@ def render() -> None:
         "side by side — with differences to a baseline, paired significance tests and model-size "
         "scaling.",
     )
+    _compare_runs()
+    reference.show()
+
+
+def _compare_runs() -> None:
+    """Everything above the "Reference study" section: the chosen runs side by side."""
     info, _ = _pick_runs()
     if info.empty:
         common.empty_state(

@@ -150,16 +150,18 @@ def _current_data(kind: str, catalogue: dict[str, Any]) -> tuple[dict[str, Any] 
 
 
 def _validate(data: dict[str, Any]) -> dict[str, Any]:
-    with st.spinner("Validating the spec, the data directory and the model…"):
-        spec, errors = engine.api.validate(data)
+    with st.spinner("Validating the spec, the model and every dataset it names…"):
+        report = engine.api.data_report(data)
+    errors = report["errors"]
     result: dict[str, Any] = {
         "action": "validate",
         "errors": errors,
         "runs": [],
         "mixture": None,
         "mixture_error": None,
+        "data_report": report,
     }
-    if errors or spec is None:
+    if errors or not report["ok"]:
         return result
     result["runs"] = engine.api.expand(data)
     if data.get("kind", "run") == "run":
@@ -185,14 +187,52 @@ def _submit(data: dict[str, Any]) -> dict[str, Any]:
     return {"action": "submit", "errors": [], "record": record, "worker": worker}
 
 
+def show_data_report(report: dict[str, Any]) -> None:
+    """The data preflight (engine.api.data_report): per task its split sizes, what is evaluated and
+    the longest prompt against the model's context; per custom file its rows kept and rejected (by
+    reason, first lines) and repeated ids; warnings."""
+    for group in report.get("reports") or []:
+        runs = group.get("runs") or []
+        st.markdown(f"**Data for {len(runs)} run(s)** · model `{group.get('model')}` · "
+                    f"context {group.get('context') or 'unknown'} tokens")
+        notes = [n for n in (group.get("context_note"), group.get("token_note")) if n]
+        if notes:
+            st.caption(" ".join(notes))
+        tasks = group.get("tasks") or []
+        rows = [{"task": t["task"], "kind": t.get("kind"), "eval set": t.get("eval_set"),
+                 **{split: (t.get("splits") or {}).get(split) for split in ("train", "valid", "test")},
+                 "evaluated": t.get("evaluated"), "longest prompt (tokens)": t.get("longest_prompt_tokens"),
+                 "too long": sum((t.get("too_long") or {}).values())} for t in tasks]
+        if rows:
+            common.table(pd.DataFrame(rows), f"launch-data-{runs[0]['run_id'] if runs else 'x'}",
+                         file_stem="data-preflight")
+        for task in tasks:
+            for file in task.get("files") or []:
+                dup = file.get("duplicate_ids") or {}
+                st.caption(f"{task['task']} · {file.get('role')} `{file.get('path')}` ({file.get('format')}): "
+                           f"{file.get('rows')} {file.get('unit') or 'rows'} found, {file.get('kept')} kept, "
+                           f"{file.get('rejected')} rejected"
+                           + (f", {dup.get('ids')} repeated id(s)" + (" numbered" if dup.get("numbered") else "")
+                              if dup.get("ids") else ""))
+                for reason, info in (file.get("rejected_by_reason") or {}).items():
+                    first = ", ".join(map(str, info.get("first") or []))
+                    st.caption(f"  – {reason}: {info.get('count')} (first at {first})")
+            for warning in task.get("warnings") or []:
+                st.warning(f"{task['task']}: {warning}")
+
+
 def _show_result(result: dict[str, Any]) -> None:
     errors: list[SpecError] = result.get("errors") or []
     if errors:
         common.show_spec_errors(errors)
+        if result.get("data_report"):
+            show_data_report(result["data_report"])
         return
     if result["action"] == "validate":
         runs = result.get("runs") or []
         st.success(f"Valid — {len(runs)} run(s) would be queued. Submit to queue them.")
+        if result.get("data_report"):
+            show_data_report(result["data_report"])
         if runs:
             frame = pd.DataFrame(runs)
             if "tasks" in frame:

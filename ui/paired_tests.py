@@ -1,11 +1,17 @@
 """The Compare page's paired tests: each column against the baseline, sample by sample, on the
-samples both evaluated, Holm-corrected across the whole family shown.
+samples both evaluated, Holm- and Benjamini-Hochberg-corrected across the whole family shown (the
+reference study reported both); the chosen correction decides what counts as significant.
+
+Reference runs (store.reference) pair like any run, on the samples both have: translation by test
+pair, summarization by CoderEval id. Their generation rows are CoderEval tasks, ours HumanEval /
+HumanEval-X: such pairs are listed as not paired instead of being tested on nothing.
 
 Which metrics get a paired test is the metric metadata's call (engine.vocabulary.describe_metric over
 engine.api.metric_infos: a metric with per-sample values and a `paired_test`), so a newly registered
 metric gets one without a change here. Per-sample inputs come from store.queries (paired_pass for
 pass@1 from the execution outcomes, paired_scores for scored metrics), the statistics from
-engine.api.paired_tests (McNemar on pass/fail, Wilcoxon signed-rank with Cliff's delta otherwise).
+engine.api.paired_tests (R's McNemar with its continuity correction on pass/fail, the paper's
+convention; Wilcoxon signed-rank with Cliff's delta otherwise; NA p-values stay out of the family).
 """
 
 from __future__ import annotations
@@ -38,12 +44,21 @@ def primary_metric(task: str) -> str | None:
     return headline_metric(info.get("family"), info.get("metrics", []), common.metric_infos())
 
 
+def never_paired(task: str, run_a: str, run_b: str, reference_runs: set[str]) -> bool:
+    """Whether two runs' samples of `task` can never pair: a reference run's generation rows are
+    CoderEval tasks, which no run of ours evaluates (ours: HumanEval / HumanEval-X)."""
+    return common.task_info(task).get("family") == "generation" and (run_a in reference_runs) != (
+        run_b in reference_runs)
+
+
 def pairs(
     frame: pd.DataFrame, info: pd.DataFrame, cols: dict[str, str], mode: str, baseline: str
 ) -> list[dict[str, Any]]:
     """(task, metric, column A, column B, run_a, run_b) for every comparison with the baseline of a
-    metric that has a paired test. `cols`: run_id → column name; mode 'run' or 'config'."""
+    metric that has a paired test. `cols`: run_id → column name; mode 'run' or 'config'. A pair that
+    can never be paired (`never_paired`) carries unpaired=True."""
     size = dict(zip(info["run_id"], info["size"], strict=True))
+    refs = set(info.loc[info["is_reference"], "run_id"]) if "is_reference" in info else set()
     out = []
     per_task: dict[tuple[str, str], str] = {}  # (task, column) → a run of that column with the task
     for row in frame.itertuples():
@@ -68,6 +83,7 @@ def pairs(
                 "B": row.column,
                 "run_a": base_run,
                 "run_b": row.run_id,
+                "unpaired": never_paired(row.task, base_run, row.run_id, refs),
             }
         )
     return out
@@ -105,7 +121,7 @@ def paired_results(todo: list[dict[str, Any]]) -> pd.DataFrame:
     items = [i for i in inputs if i is not None]
     if not items:
         return pd.DataFrame()
-    with st.spinner("Testing (McNemar / Wilcoxon, Holm-corrected)…"):
+    with st.spinner("Testing (McNemar / Wilcoxon, Holm- and BH-corrected)…"):
         results = engine.api.paired_tests(items)
     names = {(p["run_a"], p["run_b"], p["task"], p["metric"]): (p["A"], p["B"]) for p in todo}
     frame = pd.DataFrame(results)
@@ -113,6 +129,7 @@ def paired_results(todo: list[dict[str, Any]]) -> pd.DataFrame:
     frame["B"] = [names[(r.run_a, r.run_b, r.task, r.metric)][1] for r in frame.itertuples()]
     frame["Δ mean (B − A)"] = frame["mean_b"] - frame["mean_a"]
     frame["significant (Holm, α=0.05)"] = frame["p_holm"].map(lambda p: "✓" if not is_missing(p) and p < 0.05 else "")
+    frame["significant (BH, α=0.05)"] = frame["p_bh"].map(lambda p: "✓" if not is_missing(p) and p < 0.05 else "")
     return frame
 
 
@@ -123,19 +140,30 @@ def show(
     st.subheader("Paired tests")
     st.caption(
         f"Each column against the baseline **{baseline_name}** on the samples both evaluated: McNemar "
-        "on pass/fail for pass@1, Wilcoxon signed-rank with Cliff's δ for per-sample metrics; p-values "
-        "Holm-corrected across the whole family shown."
+        "on pass/fail for pass@1 (R's, with its continuity correction, as the reference study), Wilcoxon "
+        "signed-rank with Cliff's δ for per-sample metrics; p-values Holm- and Benjamini–Hochberg-corrected "
+        "across the whole family shown (NA p-values left out). Reference runs pair on the samples both have."
     )
-    scope = st.radio(
+    cols_top = st.columns([3, 2])
+    scope = cols_top[0].radio(
         "test",
         ["each task's primary metric", "every per-sample metric shown"],
         horizontal=True,
         key="compare.test_scope",
         help="primary: pass@1 for generation, CodeBLEU for translation, BLEU for summarization",
     )
+    correction = cols_top[1].radio(
+        "significant after", ["Holm", "Benjamini–Hochberg"], horizontal=True, key="compare.correction",
+        help="Holm controls the family-wise error rate, Benjamini–Hochberg the false discovery rate",
+    )
     todo = pairs(frame, info, cols, mode, baseline)
     if scope.startswith("each"):
         todo = [p for p in todo if p["metric"] == primary_metric(p["task"])]
+    unpaired = [p for p in todo if p.get("unpaired")]
+    todo = [p for p in todo if not p.get("unpaired")]
+    if unpaired:
+        st.caption("Not paired (the paper's generation rows are CoderEval tasks; ours evaluate HumanEval / "
+                   "HumanEval-X): " + ", ".join(sorted({f"{p['task']} {p['A']} vs {p['B']}" for p in unpaired})))
     if not todo:
         st.info("Nothing to test: pick at least two columns with per-sample metrics (pass@1, codebleu, bleu, …).")
         return
@@ -154,6 +182,7 @@ def show(
     if results.empty:
         st.info("No paired per-sample values for these runs (were they scored on the same samples?).")
         return
+    chosen = "significant (Holm, α=0.05)" if correction == "Holm" else "significant (BH, α=0.05)"
     shown = results[
         [
             "task",
@@ -167,20 +196,21 @@ def show(
             "test",
             "p_value",
             "p_holm",
+            "p_bh",
             "effect",
             "effect_label",
-            "significant (Holm, α=0.05)",
+            chosen,
         ]
     ].copy()
     for column in ("mean_a", "mean_b", "Δ mean (B − A)", "effect"):
         shown[column] = shown[column].map(number)
-    for column in ("p_value", "p_holm"):
+    for column in ("p_value", "p_holm", "p_bh"):
         shown[column] = shown[column].map(p_value)
     common.table(
-        shown.rename(columns={"p_value": "p", "p_holm": "p (Holm)"}),
+        shown.rename(columns={"p_value": "p", "p_holm": "p (Holm)", "p_bh": "p (BH)"}),
         "compare-paired",
         file_stem="paired-tests",
         download_frame=results,
     )
-    n_sig = int((results["significant (Holm, α=0.05)"] == "✓").sum())
-    st.caption(f"{n_sig} of {len(results)} differences survive the Holm correction at α = 0.05.")
+    n_sig = int((results[chosen] == "✓").sum())
+    st.caption(f"{n_sig} of {len(results)} differences survive the {correction} correction at α = 0.05.")

@@ -57,7 +57,13 @@ def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False,
             return proc.wait(timeout=poll_s)
         except subprocess.TimeoutExpired:
             pass
-        run.heartbeat(worker_pid=os.getpid(), child_pid=proc.pid)
+        try:
+            run.heartbeat(worker_pid=os.getpid(), child_pid=proc.pid)
+        except OSError:  # a full disk: the heartbeat is best effort, the run process decides what fails
+            if not run.path.exists():  # the run folder was removed: stop its process, which would hold
+                _kill_group(proc, signal.SIGKILL)  # the device and could write into a run resubmitted
+                proc.wait()  # under the same id
+                raise
         beat()  # the worker's own registry entry stays fresh during long runs
         if cancel_seen is None and (run.cancel_requested() or stop()):
             cancel_seen = time.time()

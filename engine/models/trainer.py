@@ -1,14 +1,20 @@
 """Training with TRL's SFTTrainer: the spec's TrainSpec → SFTConfig, events into the run directory.
 
 Loss on the completion only (or the whole text, as the paper did), optional packing, gradient
-checkpointing, checkpoints every N steps with resume from the last one, early stopping on the
-validation loss, the paper's optimiser choices (8-bit AdamW via bitsandbytes). A callback appends
+checkpointing, checkpoints every N steps with resume from the last one, the paper's optimiser
+choices (8-bit AdamW via bitsandbytes). Warm-up, the evaluation cadence and early stopping come from
+the run's schedule (engine.spec.schedule): early stopping selects on the validation loss or on a
+teacher-forced generation metric (engine.models.teacher_forced: argmax inside the evaluation loop,
+unpacked validation rows), with patience and threshold, and the best checkpoint is kept. A callback appends
 step / loss / learning rate / grad norm / tokens per second / peak memory to events.jsonl and
 stops cleanly (after a checkpoint) when cancellation is requested.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
 import math
 import resource
 import time
@@ -19,6 +25,7 @@ from typing import Any
 from engine.errors import Cancelled
 from engine.runs.rundir import RunDir
 from engine.spec import RunSpec
+from engine.spec.schedule import Schedule, resolve
 
 OPTIMIZERS = {
     "adamw": "adamw_torch",
@@ -39,6 +46,9 @@ class TrainResult:
     tokens_seen: int
     seconds: float
     stopped_early: bool
+    metric: str = "loss"  # what the best checkpoint was selected on
+    best_metric: float | None = None
+    best_step: int | None = None
 
 
 def peak_memory_mb(device: str) -> float:
@@ -78,12 +88,37 @@ def logged_mean_loss(log_history: list[dict[str, Any]]) -> float | None:
 
 
 def last_checkpoint(run: RunDir) -> str | None:
-    """The newest complete checkpoint folder, if any."""
+    """The newest complete checkpoint folder, if any.
+
+    The trainer writes a checkpoint in place and its trainer_state.json last: a process killed while
+    saving (or a full disk) leaves a folder without it, or with a torn one, which transformers'
+    get_last_checkpoint would still pick, failing every resume. Such folders are passed over.
+    """
     if not run.checkpoints_dir.is_dir():
         return None
-    from transformers.trainer_utils import get_last_checkpoint
+    candidates = []
+    for folder in run.checkpoints_dir.glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if step.isdigit() and folder.is_dir() and _complete(folder):
+            candidates.append((int(step), folder))
+    return str(max(candidates)[1]) if candidates else None
 
-    return get_last_checkpoint(str(run.checkpoints_dir))
+
+def _complete(checkpoint: Path) -> bool:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
+
+
+def keep_adapter_dtype_on_resume(model: Any) -> None:
+    """The trainer resumes a PEFT model through its `load_adapter`, which by default upcasts bf16/fp16
+    adapter weights to fp32: a resumed QLoRA run (TRL trains its adapters in bf16) went on in another
+    precision than an uninterrupted one. Load the adapter in the dtype it trains in."""
+    load = getattr(model, "load_adapter", None)
+    if load is not None and "autocast_adapter_dtype" in inspect.signature(load).parameters:
+        model.load_adapter = functools.partial(load, autocast_adapter_dtype=False)
 
 
 def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None) -> Any:
@@ -160,9 +195,9 @@ def sft_config(spec: RunSpec, run: RunDir, device: str, has_valid: bool) -> Any:
     from trl import SFTConfig
 
     t = spec.train
-    early = t.early_stopping_patience is not None and has_valid
-    eval_steps = t.eval_steps or t.save_steps
-    warmup: float = t.warmup_ratio if t.warmup_ratio > 0 else t.warmup_steps
+    plan = resolve(spec)
+    evaluate = has_valid and plan.eval_every is not None
+    early = evaluate and plan.early_stopping
     return SFTConfig(
         output_dir=str(run.checkpoints_dir),
         per_device_train_batch_size=t.batch_size,
@@ -170,7 +205,7 @@ def sft_config(spec: RunSpec, run: RunDir, device: str, has_valid: bool) -> Any:
         gradient_accumulation_steps=t.grad_accum,
         learning_rate=t.learning_rate,
         lr_scheduler_type=t.scheduler,
-        warmup_steps=warmup,
+        warmup_steps=plan.warmup,
         num_train_epochs=t.epochs,
         max_steps=t.max_steps if t.max_steps is not None else -1,
         weight_decay=t.weight_decay,
@@ -181,13 +216,14 @@ def sft_config(spec: RunSpec, run: RunDir, device: str, has_valid: bool) -> Any:
         logging_steps=t.logging_steps,
         logging_first_step=True,
         save_strategy="steps",
-        save_steps=t.save_steps,
+        save_steps=plan.save_every,
         save_total_limit=t.save_total_limit,
-        eval_strategy="steps" if has_valid and (early or t.eval_steps) else "no",
-        eval_steps=eval_steps,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=plan.eval_every if evaluate else None,
+        eval_packing=False if evaluate and plan.metric != "loss" else None,
         load_best_model_at_end=early,
-        metric_for_best_model="eval_loss" if early else None,
-        greater_is_better=False if early else None,
+        metric_for_best_model=(f"eval_{plan.metric}" if early else None),
+        greater_is_better=plan.greater_is_better if early else None,
         activation_checkpointing=t.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
         max_length=t.max_length,
@@ -203,6 +239,28 @@ def sft_config(spec: RunSpec, run: RunDir, device: str, has_valid: bool) -> Any:
     )
 
 
+def validation_rows(records: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """At most `limit` validation records, drawn as the package drew them: all tasks' rows shuffled
+    with seed 42, the first `limit` kept."""
+    if limit is None or limit >= len(records):
+        return list(records)
+    import random
+
+    shuffled = list(records)
+    random.Random(42).shuffle(shuffled)
+    return shuffled[:limit]
+
+
+def attach_metrics(trainer: Any, tokenizer: Any, plan: Schedule) -> None:
+    """Give the trainer the teacher-forced metrics of its (prepared) validation rows."""
+    from engine.models.teacher_forced import TeacherForced, completion_positions
+
+    rows = [(list(row["input_ids"]), completion_positions(row)) for row in trainer.eval_dataset]
+    metrics = TeacherForced(tokenizer, rows, required=plan.metric)
+    trainer.compute_metrics = metrics
+    trainer.preprocess_logits_for_metrics = metrics.preprocess_logits
+
+
 def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records: list[dict[str, Any]],
           valid_records: list[dict[str, Any]], device: str, is_main: bool = True) -> TrainResult:
     """Train `model` in place (resuming from the run's last checkpoint) and return a summary."""
@@ -212,11 +270,14 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
 
     if not train_records:
         raise ValueError("the training mixture is empty. Fix: check the tasks' training data, caps and mixture.total")
+    plan = resolve(spec)
+    valid_records = validation_rows(valid_records, plan.eval_rows)
     config = sft_config(spec, run, device, has_valid=bool(valid_records))
     callback = make_callback(run, device)
     callbacks = [callback]
     if config.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=spec.train.early_stopping_patience))
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan.patience,
+                                               early_stopping_threshold=plan.threshold))
     trainer = SFTTrainer(
         model=model,
         args=config,
@@ -225,6 +286,8 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    if config.eval_strategy != "no" and plan.metric != "loss":
+        attach_metrics(trainer, tokenizer, plan)
     kept = len(trainer.train_dataset)
     if kept < len(train_records) and is_main:
         # TRL truncates to max_length and drops examples whose completion was cut away entirely
@@ -233,8 +296,10 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
         raise ValueError(f"all {len(train_records)} training examples lost their completion to truncation at "
                          f"train.max_length={spec.train.max_length}. Fix: raise train.max_length")
     resume = last_checkpoint(run)
-    if resume and is_main:
-        run.append_event("resume", checkpoint=Path(resume).name)
+    if resume:
+        keep_adapter_dtype_on_resume(trainer.model)
+        if is_main:
+            run.append_event("resume", checkpoint=Path(resume).name)
     started = time.time()
     output = trainer.train(resume_from_checkpoint=resume)
     if callback.cancelled:
@@ -245,6 +310,9 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
     loss = logged_mean_loss(trainer.state.log_history)
     if loss is None and output.training_loss is not None and not math.isnan(output.training_loss):
         loss = output.training_loss
-    return TrainResult(steps=steps, train_loss=loss, best_eval_loss=best,
+    eval_losses = [e["eval_loss"] for e in trainer.state.log_history if isinstance(e.get("eval_loss"), (int, float))]
+    best_loss = best if plan.metric == "loss" else (min(eval_losses) if eval_losses else None)
+    return TrainResult(steps=steps, train_loss=loss, best_eval_loss=best_loss,
                        tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
-                       seconds=time.time() - started, stopped_early=stopped_early)
+                       seconds=time.time() - started, stopped_early=stopped_early, metric=plan.metric,
+                       best_metric=best, best_step=getattr(trainer.state, "best_global_step", None))

@@ -35,7 +35,8 @@ def run(ctx: PhaseContext) -> None:
 
     from engine.data import prepare as data
     from engine.models import load as models
-    from engine.models.generate import DecodeSettings, GenRequest, generate, render_prompt
+    from engine.models.generate import DecodeSettings, GenRequest, generate
+    from engine.models.prompts import inference_prompt, prediction
 
     spec = ctx.spec
     examples = ctx.eval_examples()
@@ -53,7 +54,7 @@ def run(ctx: PhaseContext) -> None:
             task = tasks[ex.task]
             requests.append(GenRequest(
                 key=(ex.task, ex.id),
-                prompt=render_prompt(tokenizer, task.messages(ex)),
+                prompt=inference_prompt(tokenizer, task, ex, spec.eval),
                 max_new_tokens=spec.eval.max_new_tokens or task.default_max_new_tokens,
                 stop_strings=tuple(task.stop_strings()),
             ))
@@ -85,7 +86,7 @@ def run(ctx: PhaseContext) -> None:
                     "sample_index": out.sample_index,
                     "prompt": prompts[out.key],
                     "completion": out.completion,
-                    "prediction": task.postprocess(out.completion, ex),
+                    "prediction": prediction(task, out.completion, ex, spec.eval),
                     "reference": ex.target,
                     "prompt_tokens": out.prompt_tokens,
                     "completion_tokens": out.completion_tokens,

@@ -77,7 +77,8 @@ def execute(run: RunDir, settings: Settings | None = None, console: bool = False
         if console:
             print(f"\n[{run.run_id}] failed in {phase}: {exc}", file=sys.stderr)
         return FAILED
-    run.update_status(state=DONE, phase=None, finished_at=time.time(), progress=None)
+    # error=None: a status.json found unreadable during the run was rewritten with a CorruptRunFile error
+    run.update_status(state=DONE, phase=None, finished_at=time.time(), progress=None, error=None)
     run.append_event("done")
     return DONE
 

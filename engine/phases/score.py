@@ -119,8 +119,9 @@ def _similarity(ctx: PhaseContext, generations: list[dict[str, Any]],
         lang = CODEBLEU_LANG.get(task.language)
         if "codebleu" in names and lang is None:
             names.remove("codebleu")
+        options = {"meteor": {"tokenize": ctx.spec.eval.meteor_tokenize}} if "meteor" in names else {}
         results = compute(names, [g["prediction"] or "" for g in gens], [g["reference"] or "" for g in gens],
-                          lang=lang)
+                          lang=lang, options=options)
         for metric, result in results.items():
             for g, value in zip(gens, result["per_sample"], strict=True):
                 rows.append({"run_id": ctx.run.run_id, "task": name, "sample_id": g["sample_id"],

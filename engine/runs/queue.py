@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.data.preflight import DataReport, data_report
 from engine.runs.rundir import RunDir, iter_runs, read_json, release_lock, write_json_atomic
 from engine.settings import Settings
 from engine.spec import RunSpec, SpecError, SpecValidationError, StudySpec, expand_study, spec_or_none
@@ -44,7 +45,15 @@ class Submitted:
 
 
 def preflight(spec: RunSpec, settings: Settings) -> list[SpecError]:
-    """Problems that the spec alone cannot show: the data directory and the model's availability."""
+    """Problems that the spec alone cannot show: the data directory, the model's availability and every
+    dataset the run reads (engine.data.preflight: unreadable files, refused rows or ids, an empty
+    evaluation set, evaluation prompts longer than the model's context)."""
+    return preflight_report(spec, settings)[0]
+
+
+def preflight_report(spec: RunSpec, settings: Settings) -> tuple[list[SpecError], DataReport]:
+    """`preflight`'s problems together with the data report they come from (per file and task: rows
+    found and rejected, repeated ids, split sizes, prompt lengths), for `validate` and the Launch page."""
     errors = []
     data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else settings.data_dir
     if not data_dir.is_dir():
@@ -57,7 +66,9 @@ def preflight(spec: RunSpec, settings: Settings) -> list[SpecError]:
     except ModelNotAvailable as exc:
         message, _, fix = str(exc).partition(" Fix: ")
         errors.append(SpecError("model.id", spec.model.id, message.rstrip("."), fix or "check model.id"))
-    return errors
+    report = data_report(spec, settings)
+    errors.extend(e for e in report.errors if e not in errors)
+    return errors, report
 
 
 def preflight_all(spec: RunSpec | StudySpec, settings: Settings) -> list[SpecError]:

@@ -151,12 +151,18 @@ def read_json(path: Path, default: Any = None) -> Any:
 
 
 def write_table_atomic(path: Path, table: pa.Table) -> None:
-    """Write a parquet file atomically (temporary name, then rename)."""
+    """Write a parquet file atomically (temporary name, then rename); a failed write (a full disk)
+    leaves no temporary file behind."""
     import pyarrow.parquet as pq
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 @dataclass(frozen=True)
@@ -257,7 +263,8 @@ class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor p
     def read_events(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Events from byte `offset`; returns them and the offset to continue from.
 
-        A partial last line (a writer mid-append) is left for the next call.
+        A partial last line (a writer mid-append) is left for the next call; a line that is not a JSON
+        object (torn, not UTF-8, scribbled over) is skipped.
         """
         try:
             with open(self.events_path, "rb") as fh:
@@ -268,8 +275,10 @@ class RunDir:  # pylint: disable=too-many-public-methods  # one small accessor p
         end = blob.rfind(b"\n") + 1
         events = []
         for raw in blob[:end].splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                events.append(json.loads(raw))
+            with contextlib.suppress(ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                event = json.loads(raw)
+                if isinstance(event, dict):
+                    events.append(event)
         return events, offset + end
 
     # --- ownership -------------------------------------------------------------------------

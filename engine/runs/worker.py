@@ -106,18 +106,24 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
                 time.sleep(IDLE_POLL_S)
                 continue
             run, fd = claimed
+            unrecorded = False
             beat(run.run_id)
             log(f"worker {os.getpid()}: running {run.run_id}")
             try:
                 code = local.execute(run, fd, stop=stop, beat=lambda current=run.run_id: beat(current))
                 state = settle_run(run, code)
-            except OSError:
-                if run.path.exists():
-                    raise
-                state = CANCELLED  # its folder was removed while it ran: nothing left to record
-                log(f"worker {os.getpid()}: {run.run_id} was removed while running; treated as cancelled")
+            except OSError as exc:
+                if run.path.exists():  # e.g. a full disk: its outcome cannot be written now. The lock is
+                    # released below, so the run, still `running`, is claimed and resumed once it can be
+                    state, unrecorded = f"not recorded ({exc})", True
+                    log(f"worker {os.getpid()}: cannot record {run.run_id}: {exc}; it will be resumed")
+                else:
+                    state = CANCELLED  # its folder was removed while it ran: nothing left to record
+                    log(f"worker {os.getpid()}: {run.run_id} was removed while running; treated as cancelled")
             finally:
                 release_lock(fd)
+            if unrecorded:
+                time.sleep(IDLE_POLL_S)  # not at once: what failed (the disk) is likely still failing
             executed += 1
             log(f"worker {os.getpid()}: {run.run_id} → {state}")
     finally:

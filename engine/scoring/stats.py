@@ -1,20 +1,27 @@
 """Paired statistics for comparing two runs on the same samples, as the reference study ran them in R.
 
-- `mcnemar`: paired pass/fail. Exact (binomial) test when the discordant pairs are few (b + c < 25
-  by default), otherwise R's `mcnemar.test` (chi-square with continuity correction, df 1). Reports the
-  odds ratio (b + 0.5) / (c + 0.5), b = A passes and B fails, c = A fails and B passes.
+- `mcnemar`: paired pass/fail. method "r" is R's `mcnemar.test(x, correct = TRUE)`, the reference
+  study's convention for every pair: chi-square (df 1) with the continuity correction
+  (|b - c| - 1)^2 / (b + c), which R applies only when the table is not symmetric, so b = c gives
+  statistic 0 and p = 1, and b = c = 0 gives NA (R: NaN). method "auto" (the function's default,
+  kept for callers that ask for it) uses the exact binomial test below 25 discordant pairs and the
+  same chi-square above; "exact" and "chi2" force one. Reports the odds ratio (b + 0.5) / (c + 0.5),
+  b = A passes and B fails, c = A fails and B passes.
 - `wilcoxon_signed_rank`: paired continuous values. Default = R's
   `wilcox.test(x, y, paired=TRUE, exact=FALSE, correct=FALSE)`: zero differences dropped, average
   ranks for ties, tie-corrected normal approximation without continuity correction; the statistic is
-  R's V = R+ (sum of ranks of positive x - y). `method="scipy"` gives scipy.stats.wilcoxon's defaults
-  instead (method 'auto': the exact null distribution for n <= 50 without ties or zeros, else the
-  normal approximation; scipy's two-sided statistic is min(R+, R-), we still report V = R+).
+  R's V = R+ (sum of ranks of positive x - y). NA (p None) when every difference is zero (R: NaN) or
+  when both vectors are constant (the reference package's rule). `method="scipy"` gives
+  scipy.stats.wilcoxon's defaults instead (method 'auto': the exact null distribution for n <= 50
+  without ties or zeros, else the normal approximation; scipy's two-sided statistic is min(R+, R-),
+  we still report V = R+).
 - `cliffs_delta`: effect size P(X > Y) - P(X < Y) over all pairs, with Romano et al. (2006)
   magnitudes: |d| < 0.147 negligible, < 0.33 small, < 0.474 medium, else large.
-- `holm`: Holm-Bonferroni adjustment of a family of p-values (R's p.adjust(method = "holm")).
+- `p_adjust`, `holm`, `benjamini_hochberg`: R's `p.adjust(p, "holm" | "BH")`. NA p-values (None or
+  NaN) stay NA and are left out of the family's n, as p.adjust does (its n = length(p) is evaluated
+  after the NAs are dropped).
 
-Every function returns a small frozen dataclass; degenerate inputs (no discordant pairs, all
-differences zero) give p = 1; mismatched lengths raise ValueError.
+Every function returns a small frozen dataclass; mismatched lengths raise ValueError.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EXACT_THRESHOLD = 25  # discordant pairs below which McNemar uses the exact binomial test
+EXACT_THRESHOLD = 25  # discordant pairs below which McNemar's "auto" method uses the exact binomial test
+MCNEMAR_METHODS = ("r", "auto", "exact", "chi2")
+ADJUST_METHODS = ("holm", "BH")
 ROMANO_THRESHOLDS = ((0.147, "negligible"), (0.33, "small"), (0.474, "medium"))
 
 
@@ -61,8 +70,8 @@ class McNemarResult:
     b: int  # A passes, B fails
     c: int  # A fails, B passes
     n: int  # all pairs
-    statistic: float | None  # chi-square (continuity corrected); None for the exact test
-    p_value: float
+    statistic: float | None  # chi-square (continuity corrected unless b = c); None: exact test or NA
+    p_value: float | None  # None: NA (method "r" with no discordant pair, as R's NaN)
     method: str  # "exact" | "chi2" | "none" (no discordant pairs)
     odds_ratio: float  # (b + 0.5) / (c + 0.5); > 1 favours A
 
@@ -71,26 +80,29 @@ def mcnemar_counts(b: int, c: int, n: int | None = None, method: str = "auto",
                    exact_threshold: int = EXACT_THRESHOLD) -> McNemarResult:
     """McNemar's test from the discordant counts b (A pass, B fail) and c (A fail, B pass).
 
-    method: "auto" (exact when b + c < exact_threshold, else chi-square), "exact" (two-sided
-    binomial test of b ~ Bin(b + c, 1/2)) or "chi2" (R's mcnemar.test: (|b - c| - 1)^2 / (b + c)).
+    method: "r" (R's mcnemar.test with correct=TRUE, the reference study's convention: chi-square
+    always, corrected unless b = c; NA when b = c = 0), "auto" (exact when b + c < exact_threshold,
+    else the chi-square), "exact" (two-sided binomial test of b ~ Bin(b + c, 1/2)) or "chi2" (the
+    chi-square; p = 1 when there is no discordant pair).
     """
     if b < 0 or c < 0:
         raise ValueError(f"mcnemar: counts must be >= 0, got b={b}, c={c}")
-    if method not in ("auto", "exact", "chi2"):
-        raise ValueError(f"mcnemar: method must be 'auto', 'exact' or 'chi2', not {method!r}")
+    if method not in MCNEMAR_METHODS:
+        raise ValueError(f"mcnemar: method must be one of {', '.join(map(repr, MCNEMAR_METHODS))}, not {method!r}")
     b, c = int(b), int(c)
     n = b + c if n is None else int(n)
     odds_ratio = (b + 0.5) / (c + 0.5)
     discordant = b + c
-    if discordant == 0:  # R returns NaN here; no evidence either way
-        return McNemarResult(b, c, n, None, 1.0, "none", odds_ratio)
+    if discordant == 0:  # R: 0 / 0 = NaN; the other methods: no evidence either way
+        return McNemarResult(b, c, n, None, None if method == "r" else 1.0, "none", odds_ratio)
     if method == "exact" or (method == "auto" and discordant < exact_threshold):
         from scipy.stats import binom
 
         # Bin(m, 1/2) is symmetric: two-sided p = 2 P(X <= min(b, c)), capped at 1.
         p_value = min(1.0, 2.0 * float(binom.cdf(min(b, c), discordant, 0.5)))
         return McNemarResult(b, c, n, None, p_value, "exact", odds_ratio)
-    statistic = (abs(b - c) - 1.0) ** 2 / discordant
+    # R corrects only `if (correct && any(x - t(x) != 0))`: a symmetric table gives 0, not 1/(b + c).
+    statistic = (abs(b - c) - 1.0) ** 2 / discordant if b != c else 0.0
     # Survival function of chi-square with 1 df: P(Z^2 > s) = erfc(sqrt(s / 2)).
     p_value = math.erfc(math.sqrt(statistic / 2.0))
     return McNemarResult(b, c, n, statistic, p_value, "chi2", odds_ratio)
@@ -108,18 +120,34 @@ def mcnemar(passed_a: Sequence[bool], passed_b: Sequence[bool], method: str = "a
 
 # --- Wilcoxon signed-rank -------------------------------------------------------------------------
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (scipy.stats.rankdata's 'average'), in numpy
+    alone: importing scipy.stats costs most of a second, the ranks a few microseconds."""
+    n = values.size
+    if n == 0:
+        return np.zeros(0)
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first index of each tie group
+    ends = np.r_[starts[1:], n]  # one past the last
+    averages = (starts + ends + 1) / 2.0  # mean of the 1-based ranks start+1 .. end
+    ranks = np.empty(n)
+    ranks[order] = np.repeat(averages, ends - starts)
+    return ranks
+
+
 @dataclass(frozen=True)
 class WilcoxonResult:
     """Wilcoxon signed-rank test of paired x - y."""
 
     statistic: float  # R's V: sum of the ranks of the positive differences (R+)
-    p_value: float
+    p_value: float | None  # None: NA (every difference zero, or both vectors constant)
     n: int  # non-zero differences used
     n_zero: int  # zero differences dropped
     r_plus: float
     r_minus: float
     z: float | None  # normal-approximation z (None when not computed)
-    method: str  # "normal" (R, exact=FALSE, correct=FALSE) | "scipy-auto" | "none" (all differences 0)
+    method: str  # "normal" (R, exact=FALSE, correct=FALSE) | "scipy-auto" | "none" (NA)
     median_difference: float  # median of x - y over all pairs (zeros included)
 
 
@@ -128,9 +156,10 @@ def wilcoxon_signed_rank(x: Sequence[float], y: Sequence[float], method: str = "
 
     method "r" (default): R's wilcox.test(x, y, paired=TRUE, exact=FALSE, correct=FALSE).
     method "scipy": p-value from scipy.stats.wilcoxon(x, y) with scipy's defaults.
+    The p-value is NA (None) when every difference is zero (R's NaN; no pairs at all included) or
+    when x and y (two values or more) are both constant (the reference package's rule), whatever
+    the method.
     """
-    from scipy.stats import rankdata
-
     if method not in ("r", "scipy"):
         raise ValueError(f"wilcoxon: method must be 'r' or 'scipy', not {method!r}")
     _paired(x, y, "wilcoxon")
@@ -139,11 +168,12 @@ def wilcoxon_signed_rank(x: Sequence[float], y: Sequence[float], method: str = "
     median_difference = float(np.median(diff_all)) if diff_all.size else 0.0
     diff = diff_all[diff_all != 0]  # R and scipy (zero_method='wilcox') drop zero differences
     n, n_zero = int(diff.size), int(diff_all.size - diff.size)
-    if n == 0:
-        return WilcoxonResult(0.0, 1.0, 0, n_zero, 0.0, 0.0, None, "none", median_difference)
-    ranks = rankdata(np.abs(diff))  # average ranks for ties
+    ranks = average_ranks(np.abs(diff))  # average ranks for ties
     r_plus = float(ranks[diff > 0].sum())
     r_minus = float(ranks[diff < 0].sum())
+    both_constant = xs.size > 1 and bool(np.all(xs == xs[0])) and bool(np.all(ys == ys[0]))
+    if n == 0 or both_constant:
+        return WilcoxonResult(r_plus, None, n, n_zero, r_plus, r_minus, None, "none", median_difference)
 
     if method == "scipy":
         from scipy.stats import wilcoxon
@@ -202,32 +232,74 @@ def cliffs_delta(x: Sequence[float], y: Sequence[float],
     return CliffsDeltaResult(delta, cliffs_magnitude(delta), int(xs.size), int(ys_sorted.size))
 
 
-# --- Holm -----------------------------------------------------------------------------------------
+# --- multiple-testing adjustment -----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class HolmResult:
-    """Holm-adjusted p-values, in the input order."""
+class AdjustedPValues:
+    """Adjusted p-values in the input order (None where the input was NA), as R's p.adjust."""
 
-    p_values: tuple[float, ...]
-    adjusted: tuple[float, ...]
-    rejected: tuple[bool, ...]  # adjusted <= alpha
+    p_values: tuple[float | None, ...]
+    adjusted: tuple[float | None, ...]
+    rejected: tuple[bool, ...]  # adjusted <= alpha (False for NA)
     alpha: float
+    method: str = "holm"  # "holm" | "BH"
+    n: int = 0  # the family's size: the p-values that are not NA
 
 
-def holm(p_values: Sequence[float], alpha: float = 0.05) -> HolmResult:
-    """Holm's step-down adjustment (R's p.adjust(p, "holm")): sort ascending, multiply the i-th
-    smallest (0-based) by m - i, take the running maximum, cap at 1, and return in input order."""
-    ps = [float(p) for p in p_values]
-    for i, p in enumerate(ps):
-        if not 0.0 <= p <= 1.0:  # also rejects NaN
-            raise ValueError(f"holm: p-value {i} is {p}, not in [0, 1]")
+HolmResult = AdjustedPValues  # the name this result had when Holm was the only adjustment
+
+
+def _is_na(p: float | None) -> bool:
+    return p is None or (isinstance(p, float) and math.isnan(p))
+
+
+def p_adjust(p_values: Sequence[float | None], method: str = "holm", alpha: float = 0.05) -> AdjustedPValues:
+    """R's p.adjust(p, method) for method "holm" or "BH" (Benjamini-Hochberg; "fdr" is an alias).
+
+    NA p-values (None or NaN) stay NA and do not count in the family's n. Holm: sort ascending,
+    multiply the i-th smallest (0-based) by n - i, running maximum, cap at 1. BH: sort descending,
+    multiply the p-value of rank i (1-based, ascending) by n / i, running minimum, cap at 1.
+    """
+    method = "BH" if method in ("BH", "bh", "fdr") else method
+    if method not in ADJUST_METHODS:
+        raise ValueError(f"p_adjust: method must be 'holm' or 'BH', not {method!r}")
     if not 0.0 < alpha < 1.0:
-        raise ValueError(f"holm: alpha must be in (0, 1), got {alpha}")
-    m = len(ps)
-    order = sorted(range(m), key=lambda i: ps[i])  # stable: ties keep input order
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * ps[index]))
-        adjusted[index] = running
-    return HolmResult(tuple(ps), tuple(adjusted), tuple(a <= alpha for a in adjusted), alpha)
+        raise ValueError(f"{method}: alpha must be in (0, 1), got {alpha}")
+    ps: list[float | None] = []
+    for i, p in enumerate(p_values):
+        if _is_na(p):
+            ps.append(None)
+            continue
+        value = float(p)  # type: ignore[arg-type]
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{method}: p-value {i} is {value}, not in [0, 1]")
+        ps.append(value)
+    present = [i for i, p in enumerate(ps) if p is not None]
+    n = len(present)
+    adjusted: list[float | None] = [None] * len(ps)
+    if method == "holm":
+        order = sorted(present, key=lambda i: ps[i])  # type: ignore[arg-type, return-value]
+        running = 0.0
+        for rank, index in enumerate(order):
+            running = max(running, min(1.0, (n - rank) * ps[index]))  # type: ignore[operator]
+            adjusted[index] = running
+    else:
+        order = sorted(present, key=lambda i: ps[i], reverse=True)  # type: ignore[arg-type, return-value]
+        running = 1.0
+        for position, index in enumerate(order):
+            rank = n - position  # 1-based rank in ascending order
+            running = min(running, n / rank * ps[index])  # type: ignore[operator]
+            adjusted[index] = min(1.0, running)
+    rejected = tuple(a is not None and a <= alpha for a in adjusted)
+    return AdjustedPValues(tuple(ps), tuple(adjusted), rejected, alpha, method, n)
+
+
+def holm(p_values: Sequence[float | None], alpha: float = 0.05) -> AdjustedPValues:
+    """Holm's step-down adjustment (R's p.adjust(p, "holm")); NA p-values stay NA, outside the family."""
+    return p_adjust(p_values, "holm", alpha)
+
+
+def benjamini_hochberg(p_values: Sequence[float | None], alpha: float = 0.05) -> AdjustedPValues:
+    """Benjamini-Hochberg false-discovery-rate adjustment (R's p.adjust(p, "BH"); scipy's
+    false_discovery_control(p, method="bh")); NA p-values stay NA, outside the family."""
+    return p_adjust(p_values, "BH", alpha)

@@ -5,7 +5,9 @@ the store: RunSpec (one run) and StudySpec (a matrix of runs), parsing with ever
     study.py    StudySpec and its expansion into RunSpecs
     checks.py   validation: pydantic errors and semantic checks as SpecErrors
     parse.py    a spec from data (by `kind`) or from a YAML/JSON file
-    presets.py  the shipped presets;  planning.py  a study's dry run (runs, mixtures, tokens)
+    presets.py  the shipped presets;  planning.py  a study's dry run (runs, mixtures, tokens, steps)
+    schedule.py a run's warm-up, evaluation cadence and early stopping;  recipe.py  the reference
+                recipe as data;  fidelity.py  a spec against it;  showprompts.py  `--show-prompts`
 """
 
 from engine.errors import SpecError, SpecValidationError

@@ -65,6 +65,8 @@ def _fix_for(err: Mapping[str, Any], model: type[BaseModel]) -> str:
         return "add this field"
     if kind == "literal_error":
         return f"use one of {ctx.get('expected')}"
+    if kind in {"greater_than", "less_than"} and str(loc[-1]).endswith(("_fraction", "_ratio")):
+        return "give a fraction of the run strictly between 0 and 1 (e.g. 0.05 = 5% of its optimiser steps)"
     if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
         bound = next(iter(ctx.values()), "?")
         word = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
@@ -165,6 +167,7 @@ def semantic_errors(data: Mapping[str, Any], prefix: str = "") -> list[SpecError
                             "add weight: <number > 0> to this task, or use mode 'proportional'",
                         )
                     )
+    errors.extend(_train_errors(data, prefix, _families(tasks, customs, known)))
     evaluation = data.get("eval") if isinstance(data.get("eval"), Mapping) else {}
     errors.extend(_check_names(evaluation.get("metrics"), "metric", f"{prefix}eval.metrics"))
     errors.extend(_check_names(evaluation.get("analysers"), "analyser", f"{prefix}eval.analysers"))
@@ -191,6 +194,50 @@ def semantic_errors(data: Mapping[str, Any], prefix: str = "") -> list[SpecError
                 "set eval.temperature > 0 (e.g. 0.8) or eval.n_samples to 1",
             )
         )
+    return errors
+
+
+def _families(tasks: Any, customs: Any, known: Any) -> set[str]:
+    """The task families of the spec's (valid) tasks, from raw data."""
+    from engine.tasks import registry
+
+    declared = {c.get("name"): c.get("family") or c.get("kind") for c in customs if isinstance(c, Mapping)}
+    out = set()
+    for entry in tasks if isinstance(tasks, list) else []:
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        if name in known:
+            out.add(registry.get_task(name).family)
+        elif isinstance(declared.get(name), str):
+            out.add(declared[name])
+    return out
+
+
+_SCHEDULE_FIELDS = {"warmup_steps": 0, "warmup_ratio": 0.0, "eval_steps": None, "eval_fraction": None}
+_METRIC_NEEDS = {"codebleu": ({"generation", "translation"}, "a generation or translation task (code rows)"),
+                 "bleu": ({"summarization"}, "a summarization task (summary rows)")}
+
+
+def _train_errors(data: Mapping[str, Any], prefix: str, families: set[str]) -> list[SpecError]:
+    """Schedule and early stopping: settings that contradict each other or a metric the run cannot compute."""
+    train = data.get("train") if isinstance(data.get("train"), Mapping) else {}
+    errors = []
+    schedule = train.get("schedule", "given")
+    if schedule in ("paper", "paper_scaled"):
+        for name, default in _SCHEDULE_FIELDS.items():
+            if train.get(name, default) != default:
+                errors.append(SpecError(f"{prefix}train.{name}", train[name],
+                                        f"train.schedule '{schedule}' sets the warm-up and evaluation cadence",
+                                        f"remove train.{name}, or set train.schedule: given"))
+    if train.get("eval_steps") is not None and train.get("eval_fraction") is not None:
+        errors.append(SpecError(f"{prefix}train.eval_fraction", train["eval_fraction"],
+                                "eval_steps and eval_fraction both set the evaluation cadence",
+                                "keep one of them"))
+    metric = train.get("early_stopping_metric", "loss")
+    need = _METRIC_NEEDS.get(metric)
+    if need and families and not families & need[0]:
+        errors.append(SpecError(f"{prefix}train.early_stopping_metric", metric,
+                                f"'{metric}' needs {need[1]}; this run has only {', '.join(sorted(families))}",
+                                "use 'auto', 'combined' or 'loss'"))
     return errors
 
 

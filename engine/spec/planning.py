@@ -1,26 +1,31 @@
 """Planning a study before launch (`codetune study --dry-run`): the expanded runs, the realised
-mixture of each, and an estimate of the tokens each run will train on.
+mixture of each, an estimate of the tokens and optimiser steps each run will train on, its schedule
+(`warm-up W of T steps`, the evaluation cadence, early stopping) with warnings where it will not work
+as meant, the data each task reads against the paper's, and the differences from the reference
+recipe (engine.spec.fidelity).
 
 Token counts come from a real tokenizer when one is given (or the study's first model is a local
-folder); otherwise from a characters-per-token ratio of 3.5, stated in the output.
+folder); otherwise from a characters-per-token ratio of 3.5, stated in the output. Steps follow from
+the tokens with packing (sequences of train.max_length) and from the examples without.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.data import prepare as data
 from engine.settings import Settings
-from engine.spec import RunSpec, StudySpec, expand_study
+from engine.spec import RunSpec, StudySpec, expand_study, fidelity, schedule
 
 CHARS_PER_TOKEN = 3.5
 
 
 @dataclass
 class RunPlan:
-    """What one run of a study would train on: mixture, examples, tokens and evaluation samples."""
+    """What one run of a study would train on: mixture, examples, tokens, steps and evaluation samples."""
 
     run_id: str
     config: str
@@ -32,18 +37,33 @@ class RunPlan:
     tokens_per_epoch: int
     tokens_to_train: int
     eval_samples: int
+    total_steps: int = 0
+    warmup_steps: int = 0
+    eval_steps: int | None = None
+    evaluations: int = 0
+    schedule: str = ""
+    schedule_source: str = ""
+    valid_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain data (the Launch page's rows)."""
+        return dict(self.__dict__)
 
 
 @dataclass
 class StudyPlan:
-    """The plan of a whole study: its distinct runs and where token counts come from."""
+    """The plan of a whole study: its distinct runs, where token counts come from, the fidelity view."""
 
     study: str
     runs: list[RunPlan] = field(default_factory=list)
     token_source: str = ""
+    fidelity: list[dict[str, Any]] = field(default_factory=list)
 
     def render(self) -> str:
-        """The plan as text: per run its mixture, token counts and evaluation samples, then the total."""
+        """The plan as text: per run its mixture, tokens, schedule and warnings; the data sources; the
+        total; and every difference from the reference recipe."""
         lines = [f"study {self.study}: {len(self.runs)} runs (tokens: {self.token_source})", ""]
         total = 0
         for r in self.runs:
@@ -54,14 +74,63 @@ class StudyPlan:
                                                                  if s["repeats"] else "") for s in r.shares)
                 lines.append(f"  mixture: {mix}  → {r.train_examples} examples")
                 lines.append(f"  tokens: {r.tokens_per_epoch:,} per epoch, ~{r.tokens_to_train:,} to train")
+                lines.append(f"  schedule: {r.schedule}")
+                lines.append(f"    (from {r.schedule_source})")
+            lines.extend(f"  warning: {w}" for w in r.warnings)
             lines.append(f"  evaluation samples: {r.eval_samples}")
-        lines += ["", f"total tokens to train: ~{total:,}"]
+        lines += ["", f"total tokens to train: ~{total:,}", ""]
+        lines += render_sources(self.runs)
+        lines += ["", *fidelity.render(self.fidelity, len(self.runs))]
         return "\n".join(lines)
 
 
-def _counter(tokenizer_path: str | None, study: StudySpec, settings: Settings) -> tuple[Any, str]:
+def render_sources(runs: list[RunPlan]) -> list[str]:
+    """One line per task: which data it trains on, against the paper's training set."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        for source in r.sources:
+            seen.setdefault(source["task"], source)
+    if not seen:
+        return []
+    lines = ["data (training set used, against the paper's):"]
+    for task, s in seen.items():
+        paper = f"{s['paper_rows']:,} rows" if s["paper_rows"] else "unpublished"
+        share = f" ({s['train_rows'] / s['paper_rows']:.1%} of it)" if s["paper_rows"] else ""
+        lines.append(f"  {task}: {s['source']}, {s['train_rows']:,} rows{share}; paper: {paper}")
+    return lines
+
+
+def task_sources(spec: RunSpec, data_dir: Path, available: dict[str, int]) -> list[dict[str, Any]]:
+    """Per task of `spec`: the training data it reads (source, rows) and the paper's rows."""
+    from engine.spec.recipe import PAPER_TASK_DATA
+    from engine.tasks import corpora
+
+    out = []
+    for entry in spec.tasks:
+        name = entry.name
+        if name.startswith("sum-"):
+            language = "python" if name == "sum-python" else "java"
+            full = corpora.source(data_dir, language, "train") == "full"
+            source = "CodeXGLUE code-to-text (full set)" if full else "CodeXGLUE code-to-text (public sample)"
+        elif name.startswith("trans-"):
+            source = "CodeXGLUE code-to-code-trans"
+        elif name == "gen-python":
+            source = "MBPP 601-974"
+        elif name == "gen-java":
+            concode = entry.options.get("train_source") == "concode"
+            full = corpora.source(data_dir, "java", "train") == "full"
+            source = "CONCODE dev" if concode else f"code-to-text Java pairs ({'full set' if full else 'sample'})"
+        else:
+            source = "custom dataset"
+        paper_rows = PAPER_TASK_DATA.get(name, (None, ""))[0]
+        out.append({"task": name, "source": source, "train_rows": available.get(name, 0), "paper_rows": paper_rows})
+    return out
+
+
+def _counter(tokenizer_path: str | None, study: StudySpec | RunSpec, settings: Settings) -> tuple[Any, str]:
+    models = study.models if isinstance(study, StudySpec) else [study.model]
     candidates = [tokenizer_path] if tokenizer_path else []
-    candidates += [m.id for m in study.models] + [str(settings.models_dir / m.id) for m in study.models]
+    candidates += [m.id for m in models] + [str(settings.models_dir / m.id) for m in models]
     for candidate in candidates:
         if candidate and Path(candidate).expanduser().is_dir():
             from transformers import AutoTokenizer
@@ -76,35 +145,80 @@ def _counter(tokenizer_path: str | None, study: StudySpec, settings: Settings) -
 
 
 def plan_run(spec: RunSpec, settings: Settings, count_tokens: Any, config: str = "") -> RunPlan:
-    """Plan one run: load its data, realise the mixture and count the training tokens."""
+    """Plan one run: load its data, realise the mixture, count the training tokens and steps."""
     data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else settings.data_dir
     prepared = data.prepare(spec, data_dir)
     tasks = data.task_objects(spec)
-    tokens = 0
+    t = spec.train
+    tokens = packed = 0
     for ex in prepared.train:
         task = tasks[ex.task]
         text = "".join(m["content"] for m in task.messages(ex)) + task.target(ex)
-        tokens += min(count_tokens(text) + 12, spec.train.max_length)  # + chat-template overhead
-    steps_cap = None
-    if spec.train.max_steps:
-        steps_cap = spec.train.max_steps * spec.train.effective_batch
-    per_epoch = tokens
-    to_train = int(per_epoch * spec.train.epochs) if spec.trains else 0
-    if steps_cap and prepared.train:
-        to_train = min(to_train, int(per_epoch / len(prepared.train) * steps_cap))
-    return RunPlan(spec.run_id(), config, spec.model.id, spec.label, spec.task_names,
-                   [s.to_dict() for s in prepared.shares], len(prepared.train), per_epoch if spec.trains else 0,
-                   to_train, sum(len(v) for v in prepared.evaluation.values()) * spec.eval.n_samples)
-
-
-def plan_study(study: StudySpec, settings: Settings, tokenizer_path: str | None = None) -> StudyPlan:
-    """Plan every distinct run of a study (runs shared by configurations are planned once)."""
-    count, source = _counter(tokenizer_path, study, settings)
-    plan = StudyPlan(study.study_id(), token_source=source)
-    cache: dict[str, RunPlan] = {}
-    for item in expand_study(study):
-        key = item.spec.spec_hash()
-        if key not in cache:
-            cache[key] = plan_run(item.spec, settings, count, item.config)
-        plan.runs.append(cache[key])
+        count = count_tokens(text) + 12  # + chat-template overhead
+        tokens += min(count, t.max_length)
+        packed += count
+    per_epoch = (packed if t.packing else tokens) if spec.trains else 0
+    plan = RunPlan(spec.run_id(), config, spec.model.id, spec.label, spec.task_names,
+                   [s.to_dict() for s in prepared.shares], len(prepared.train), per_epoch, 0,
+                   sum(len(v) for v in prepared.evaluation.values()) * spec.eval.n_samples)
+    if not spec.trains:
+        return plan
+    sequences = math.ceil(packed / t.max_length) if t.packing else None
+    total = schedule.total_steps(len(prepared.train), spec, sequences)
+    plan.tokens_to_train = int(per_epoch * total / schedule.steps_per_epoch(len(prepared.train), spec, sequences))
+    resolved = schedule.resolve(spec)
+    plan.total_steps = total
+    plan.warmup_steps = resolved.warmup_steps(total)
+    plan.eval_steps = resolved.eval_steps(total)
+    plan.evaluations = resolved.evaluations(total)
+    plan.schedule = resolved.describe(total)
+    plan.schedule_source = resolved.source
+    valid = len(prepared.valid)
+    plan.valid_rows = min(valid, resolved.eval_rows) if resolved.eval_rows else valid
+    plan.warnings = schedule.warnings(spec, total, plan.valid_rows)
+    plan.sources = task_sources(spec, data_dir, {s.task: s.available for s in prepared.shares})
     return plan
+
+
+def plan_study(study: StudySpec | RunSpec, settings: Settings, tokenizer_path: str | None = None) -> StudyPlan:
+    """Plan every distinct run of a study (runs shared by configurations are planned once), or one run."""
+    count, source = _counter(tokenizer_path, study, settings)
+    name = study.study_id() if isinstance(study, StudySpec) else study.run_id()
+    plan = StudyPlan(name, token_source=source)
+    cache: dict[str, RunPlan] = {}
+    items = ([(i.spec, i.config) for i in expand_study(study)] if isinstance(study, StudySpec)
+             else [(study, study.label)])
+    for spec, config in items:
+        key = spec.spec_hash()
+        if key not in cache:
+            cache[key] = plan_run(spec, settings, count, config)
+        plan.runs.append(cache[key])
+    data_dir = settings.data_dir
+    if isinstance(study, RunSpec) and study.data_dir:
+        data_dir = Path(study.data_dir).expanduser()
+    plan.fidelity = fidelity.study_differences(study, data_dir)
+    return plan
+
+
+def plan_details(spec: StudySpec | RunSpec, settings: Settings, tokenizer_path: str | None = None) -> dict[str, Any]:
+    """The dry run as data (engine.api.plan_details)."""
+    planned = plan_study(spec, settings, tokenizer_path=tokenizer_path)
+    return {"id": planned.study, "token_source": planned.token_source, "text": planned.render(),
+            "runs": [r.to_dict() for r in planned.runs], "fidelity": planned.fidelity}
+
+
+def paper_data_sources(data_dir: Path) -> list[dict[str, Any]]:
+    """Per built-in task: the training data it reads now and its rows against the paper's
+    (engine.api.paper_data_sources)."""
+    from engine.spec.recipe import PAPER_TASK_DATA
+    from engine.tasks.base import DataContext
+    from engine.tasks.registry import builtin_tasks
+
+    tasks = builtin_tasks()
+    rows = {t.name: len(t.load("train", DataContext(data_dir=data_dir, counting=True))) for t in tasks}
+    out = task_sources(RunSpec.model_validate({"model": "codetune/sources", "tasks": [t.name for t in tasks]}),
+                       data_dir, rows)
+    for item in out:
+        item["share"] = item["train_rows"] / item["paper_rows"] if item["paper_rows"] else None
+        item["paper_test"] = PAPER_TASK_DATA.get(item["task"], (None, ""))[1]
+    return out

@@ -80,12 +80,22 @@ class MixtureSpec(StrictModel):
 
 
 class TrainSpec(StrictModel):
-    """Training settings (ignored by method 'none')."""
+    """Training settings (ignored by method 'none').
+
+    Warm-up and the evaluation cadence are optimiser steps (warmup_steps, eval_steps) or fractions of
+    the run (warmup_ratio, eval_fraction), or `schedule: paper` / `paper_scaled` for the reference
+    package's values per kind of run (engine.spec.schedule). Early stopping selects on the validation
+    loss or on a teacher-forced generation metric (engine.models.teacher_forced)."""
 
     learning_rate: float = Field(1e-4, gt=0, lt=1)
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
-    warmup_steps: int = Field(0, ge=0)
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    warmup_steps: int = Field(0, ge=0, description="warm-up optimiser steps")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="warm-up as a fraction of the run's optimiser steps "
+                                "(0: use warmup_steps)")
+    schedule: Literal["given", "paper", "paper_scaled"] = Field(
+        "given", description="given: the warm-up and eval cadence set here; paper: the reference package's for this "
+        "kind of run (ST generation / summarization / translation, MT) in steps; paper_scaled: those scaled by this "
+        "run's optimiser steps over the paper's run (its proportions on any amount of data)")
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="stop after this many optimiser steps")
     batch_size: int = Field(2, gt=0, description="per-device batch size")
@@ -100,8 +110,19 @@ class TrainSpec(StrictModel):
     max_grad_norm: float = Field(1.0, gt=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     seed: int = 42
-    early_stopping_patience: int | None = Field(None, gt=0)
+    early_stopping_patience: int | None = Field(None, gt=0, description="stop after this many evaluations "
+                                                "without improvement (none: no early stopping)")
+    early_stopping_metric: Literal["loss", "codebleu", "bleu", "combined", "auto"] = Field(
+        "loss", description="what early stopping selects on: validation loss, or teacher-forced CodeBLEU (code "
+        "rows), sentence BLEU (summary rows), their combined per-row mean; auto: the package's choice for the run "
+        "(CodeBLEU for generation or translation, BLEU for summarization, combined for MT)")
+    early_stopping_threshold: float = Field(0.0, ge=0, description="an evaluation improves only by more than this "
+                                            "(metric units: BLEU and CodeBLEU on 0-100)")
     eval_steps: int | None = Field(None, gt=0, description="validate every N steps (default: save_steps)")
+    eval_fraction: float | None = Field(None, gt=0, lt=1, description="validate (and save) every this fraction of "
+                                        "the run's optimiser steps, instead of eval_steps")
+    eval_rows: int | None = Field(None, gt=0, description="validation rows in all, drawn (seed 42) from every "
+                                  "task's validation rows (default: all; schedule paper*: the package's)")
     save_steps: int = Field(100, gt=0, description="checkpoint every N steps")
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(1, gt=0)
@@ -128,6 +149,13 @@ class EvalSpec(StrictModel):
     metrics: list[str] | None = Field(None, description="default: each task's own metrics")
     analysers: list[str] | None = Field(None, description="default: each language's analysers")
     keep_docstrings: bool = Field(False, description="summarization: keep docstrings in inputs")
+    meteor_tokenize: Literal["word_tokenize", "split"] = Field(
+        "word_tokenize", description="METEOR's tokens: nltk word_tokenize, or whitespace (split) as the paper")
+    translation_template: Literal["model", "human_assistant"] = Field(
+        "model", description="translation inference: the model's chat template, or the reference package's plain "
+        "'Human: … Assistant:' template and output cleaning (its quirk: not the template its models trained with)")
+    summary_prompt_tokens: int | None = Field(None, gt=0, description="summarization: keep the first N tokens of "
+                                              "each inference prompt (the package: 512)")
     dequantize: bool = Field(False, description="qlora: generate from the 4-bit base dequantized once "
                              "(several times faster on CPU; logits differ slightly from the 4-bit model)")
 
@@ -149,8 +177,13 @@ class ResourceSpec(StrictModel):
 
 
 class CustomTaskSpec(StrictModel):
-    """A user dataset (JSONL) declared as a new task; its family gives the prompt, post-processing,
-    metrics and execution (engine.tasks.families). Satisfies engine.tasks.custom.CustomTaskDeclaration."""
+    """A user dataset declared as a new task; its family gives the prompt, post-processing, metrics and
+    execution (engine.tasks.families). Satisfies engine.tasks.custom.CustomTaskDeclaration.
+
+    The dataset is JSON Lines, a JSON array, CSV/TSV with a header row, Parquet or a folder written by
+    Hugging Face `datasets` (save_to_disk), by extension or as declared in `format`. Rows with an empty
+    or non-text input or target are rejected and reported (`bad_rows`, `max_bad_fraction`); repeated
+    ids are refused or numbered (`duplicate_ids`). See README, Configuration → Datasets."""
 
     name: str = Field(min_length=1)
     family: Literal["generation", "translation", "summarization"] = Field(
@@ -158,8 +191,12 @@ class CustomTaskSpec(StrictModel):
         description="the task family (`kind` is accepted as its former name)")
     language: Literal["python", "java", "csharp", "text"] = Field(description="language of the output")
     source_language: Literal["python", "java", "csharp", "text"] | None = None
-    path: str = Field(min_length=1, description="JSONL file with one example per line")
-    eval_path: str | None = Field(None, description="separate evaluation JSONL (default: a held-out split)")
+    path: str = Field(min_length=1, description="the dataset: a file, or a save_to_disk folder")
+    eval_path: str | None = Field(None, description="separate evaluation dataset (default: a held-out split)")
+    format: Literal["jsonl", "json", "csv", "tsv", "parquet", "hf"] | None = Field(
+        None, description="default: from the extension (.jsonl, .json, .csv, .tsv, .parquet; a folder: hf)")
+    eval_format: Literal["jsonl", "json", "csv", "tsv", "parquet", "hf"] | None = Field(
+        None, description="format of eval_path (default: from its extension, else `format`)")
     input_field: str = "input"
     target_field: str = "target"
     id_field: str | None = None
@@ -167,8 +204,22 @@ class CustomTaskSpec(StrictModel):
                                    "prediction, e.g. asserts; makes the task executable (pass@k)")
     entry_point_field: str | None = Field(None, description="with test_field: field naming the function under test; "
                                           "the tests then define check(candidate), called with it (HumanEval form)")
+    duplicate_ids: Literal["reject", "number"] = Field(
+        "reject", description="repeated ids: reject (list them) or number them id, id#2, id#3 …")
+    bad_rows: Literal["skip", "reject"] = Field(
+        "skip", description="rows with an empty or non-text input/target: skip and report them, or refuse the file")
+    max_bad_fraction: float = Field(0.1, ge=0, le=1, description="bad_rows skip: a file with a larger share "
+                                    "of rejected rows is refused (a wrong field mapping, most likely)")
     valid_fraction: float = Field(0.1, ge=0, lt=1)
     eval_fraction: float = Field(0.1, ge=0, lt=1)
+
+    @field_validator("eval_fraction")
+    @classmethod
+    def _needs_an_evaluation_set(cls, value: float, info: ValidationInfo) -> float:
+        if value == 0 and not info.data.get("eval_path"):
+            raise ValueError("eval_fraction 0 without an eval_path leaves the task no evaluation set (set "
+                             "eval_fraction above 0, e.g. 0.1, or give eval_path)")
+        return value
 
     @field_validator("test_field")
     @classmethod

@@ -32,6 +32,8 @@ class StudyConfig(StrictModel):
     method: Method
     mode: Literal["single", "multi"] = "multi"
     group_by: Literal["family", "task"] = Field("family", description="single mode: one run per ...")
+    families: list[Literal["generation", "translation", "summarization"]] | None = Field(
+        None, description="only the study's tasks of these families (e.g. the paper's two-task ablations)")
     overrides: dict[str, Any] = Field(default_factory=dict, description="deep-merged into the base")
 
 
@@ -81,22 +83,25 @@ def _expand_raw(study: StudySpec) -> list[tuple[str, dict[str, Any]]]:
             data = deep_merge(study.base, {"model": model_data, "method": "none", "tasks": tasks})
             data["name"] = f"{model.short_name} zero-shot"
             out.append(("zero-shot", data))
+        customs = [CustomTaskSpec.model_validate(c) for c in study.base.get("custom_tasks", [])]
         for config in study.configurations:
+            chosen = [t for t in tasks if config.families is None
+                      or registry.family_of(t["name"], customs) in config.families]
             groups: list[list[dict[str, Any]]]
             if config.mode == "multi":
-                groups = [tasks]
+                groups = [chosen]
             elif config.group_by == "task":
-                groups = [[t] for t in tasks]
+                groups = [[t] for t in chosen]
             else:
                 by_family: dict[str, list[dict[str, Any]]] = {}
-                customs = [CustomTaskSpec.model_validate(c) for c in study.base.get("custom_tasks", [])]
-                for t in tasks:
+                for t in chosen:
                     by_family.setdefault(registry.family_of(t["name"], customs), []).append(t)
                 groups = list(by_family.values())
             for group in groups:
                 data = deep_merge(study.base, config.overrides)
                 data.update({"model": model_data, "method": config.method, "tasks": group})
-                what = "+".join(t["name"] for t in group) if config.mode == "single" else "all tasks"
+                subset = config.mode == "single" or config.families
+                what = "+".join(t["name"] for t in group) if subset else "all tasks"
                 data["name"] = f"{model.short_name} {config.name} {what}"
                 out.append((config.name, data))
     return out

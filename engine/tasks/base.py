@@ -1,5 +1,7 @@
 """The task contract's data: an Example, the facts that describe a task, the test program a task builds,
-the loader context and its errors, and the shared JSONL reader and split hash.
+the loader context and its errors, the shared JSONL reader (UTF-8 checked line by line) and the
+split hash. Other formats (JSON arrays, CSV/TSV, Parquet, saved Hugging Face datasets) are read by
+engine.tasks.readers.
 
 What a task *does* with these lives elsewhere: the prompt, target, post-processing, metrics and
 execution of each family in engine.tasks.families, the Task base class in engine.tasks.task, each
@@ -60,14 +62,14 @@ class TestProgram:
 
 
 class DataError(ValueError):
-    """A dataset problem, naming the file, line and field, and how to fix it."""
+    """A dataset problem, naming the file, line (or record, row) and field, and how to fix it."""
 
     def __init__(self, message: str, *, file: Path | str | None = None, line: int | None = None,
-                 field_name: str | None = None, fix: str = ""):
-        self.file, self.line, self.field_name, self.fix = file, line, field_name, fix
+                 field_name: str | None = None, fix: str = "", unit: str = "line"):
+        self.file, self.line, self.field_name, self.fix, self.unit = file, line, field_name, fix, unit
         where = ""
         if file is not None:
-            where = f"{file}" + (f", line {line}" if line is not None else "")
+            where = f"{file}" + (f", {unit} {line}" if line is not None else "")
             where += f", field '{field_name}'" if field_name else ""
             where += ": "
         super().__init__(f"{where}{message}" + (f". Fix: {fix}" if fix else ""))
@@ -99,29 +101,58 @@ class DataContext:
         return full
 
 
-def read_jsonl(path: Path, required: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, record) from a .jsonl or .jsonl.gz file; malformed lines raise DataError."""
+def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of a UTF-8 text file (.gz: gzip-compressed), line endings kept and a
+    leading byte-order mark dropped; bytes that are not UTF-8 raise a DataError naming the line."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+    with opener(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=path, line=lineno,
-                                fix="each line must be one JSON object") from exc
-            if not isinstance(record, dict):
-                raise DataError("a line must be a JSON object", file=path, line=lineno,
-                                fix="write one {...} object per line")
-            for name in required:
-                if name not in record:
-                    raise DataError(f"missing field '{name}'", file=path, line=lineno, field_name=name,
-                                    fix=f"add '{name}' to every line (fields present: {sorted(record)})")
-                if not isinstance(record[name], (str, list, int)) or record[name] in ("", None):
-                    raise DataError(f"field '{name}' is empty or not text", file=path, line=lineno,
-                                    field_name=name, fix="give a non-empty value")
-            yield lineno, record
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+                                file=path, line=lineno,
+                                fix="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`)") from exc
+            if lineno == 1:
+                text = text.removeprefix("\ufeff")
+            yield lineno, text
+
+
+def json_line(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    """One JSON Lines record: a JSON object, else a DataError that says what the line is instead."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        if lineno == 1 and line.lstrip().startswith("["):
+            raise DataError("the file is a JSON array, not JSON Lines (one object per line)", file=path,
+                            line=lineno, fix="name the file .json, or declare `format: json` in the custom "
+                            "task") from exc
+        raise DataError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=path, line=lineno,
+                        fix="each line must be one complete JSON object (a pretty-printed JSON file: name "
+                        "it .json or declare `format: json`)") from exc
+    if not isinstance(record, dict):
+        what = "a JSON array" if isinstance(record, list) else f"a JSON {type(record).__name__}"
+        raise DataError(f"the line is {what}, not a JSON object", file=path, line=lineno,
+                        fix="write one {...} object per line (a JSON array of objects: name the file .json "
+                        "or declare `format: json`)")
+    return record
+
+
+def read_jsonl(path: Path, required: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, record) from a .jsonl or .jsonl.gz file; malformed lines, bytes that are
+    not UTF-8 and missing or empty `required` fields raise DataError."""
+    for lineno, line in decoded_lines(path):
+        if not line.strip():
+            continue
+        record = json_line(path, lineno, line)
+        for name in required:
+            if name not in record:
+                raise DataError(f"missing field '{name}'", file=path, line=lineno, field_name=name,
+                                fix=f"add '{name}' to every line (fields present: {sorted(record)})")
+            if not isinstance(record[name], (str, list, int)) or record[name] in ("", None):
+                raise DataError(f"field '{name}' is empty or not text", file=path, line=lineno,
+                                field_name=name, fix="give a non-empty value")
+        yield lineno, record
 
 
 def stable_bucket(key: str, salt: str = "codetune") -> float:

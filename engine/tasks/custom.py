@@ -1,23 +1,32 @@
-"""User datasets as tasks: a JSONL file with declared fields (a spec's custom_tasks).
+"""User datasets as tasks (a spec's custom_tasks): JSON Lines, a JSON array, CSV/TSV, Parquet or a saved
+Hugging Face dataset, with declared fields.
 
 This module owns what a declaration must say (CustomTaskDeclaration, which engine.spec's CustomTaskSpec
 satisfies without this package importing the spec) and how its rows become examples. Everything
 else (prompt, target, stop strings, post-processing, metrics, execution) is the declared family's
 (engine.tasks.families), exactly as for the built-in tasks of that family.
 
+Reading: engine.tasks.readers (the format: declared, else from the name; `eval_path` may have its
+own), checking: engine.tasks.rows (rejected rows by reason, repeated ids rejected or numbered, each
+file read once per process). `files()` gives that per-file report; `load()` refuses a file the policy
+makes unusable (a DataError with the summary, never one message per row) and an empty evaluation set.
+
 Without an eval_path, the file is split by a fixed hash of each row's id into train / valid / test
 by the declared fractions. A generation task with a test_field executes: the field's test code is
-appended after the prediction (MBPP form), or, with an entry_point_field, it defines
-`check(candidate)` and is called with the entry point (HumanEval form); see engine.tasks.programs.
+appended after the prediction (MBPP form; a list of assert lines is accepted), or, with an
+entry_point_field, it defines `check(candidate)` and is called with the entry point (HumanEval form);
+see engine.tasks.programs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from engine.tasks.base import DataContext, DataError, Example, Split, TaskFacts, read_jsonl, stable_bucket
+from engine.tasks.base import DataContext, DataError, Example, Split, TaskFacts, stable_bucket
 from engine.tasks.families import family
+from engine.tasks.readers import detect_format
+from engine.tasks.rows import FieldMap, FileCheck, Row, RowPolicy, check_file
 from engine.tasks.task import Task
 
 
@@ -47,12 +56,22 @@ class CustomTaskDeclaration(Protocol):
 
     @property
     def path(self) -> str:
-        """The JSONL file (absolute, or relative to the data directory)."""
+        """The dataset file or saved-dataset folder (absolute, or relative to the data directory)."""
         raise NotImplementedError
 
     @property
     def eval_path(self) -> str | None:
-        """A separate evaluation JSONL (default: a held-out split of `path`)."""
+        """A separate evaluation dataset (default: a held-out split of `path`)."""
+        raise NotImplementedError
+
+    @property
+    def format(self) -> str | None:
+        """jsonl | json | csv | tsv | parquet | hf; None: from the file's name."""
+        raise NotImplementedError
+
+    @property
+    def eval_format(self) -> str | None:
+        """The format of eval_path; None: from its name, else `format`."""
         raise NotImplementedError
 
     @property
@@ -90,6 +109,21 @@ class CustomTaskDeclaration(Protocol):
         """Share of rows held out for evaluation (without eval_path)."""
         raise NotImplementedError
 
+    @property
+    def duplicate_ids(self) -> str:
+        """reject | number: what repeated ids do."""
+        raise NotImplementedError
+
+    @property
+    def bad_rows(self) -> str:
+        """skip | reject: what rejected rows (empty or non-text values) do."""
+        raise NotImplementedError
+
+    @property
+    def max_bad_fraction(self) -> float:
+        """bad_rows skip: the share of a file's rows that may be rejected before the file is unusable."""
+        raise NotImplementedError
+
 
 TEST_LANGUAGES = ("python",)  # a custom task's test code is Python, run after the prediction
 
@@ -113,7 +147,7 @@ def custom_facts(declaration: CustomTaskDeclaration) -> TaskFacts:
 
 
 class CustomTask(Task):
-    """A task declared in a spec from a user's JSONL file."""
+    """A task declared in a spec from a user's dataset."""
 
     def __init__(self, declaration: CustomTaskDeclaration):
         super().__init__(custom_facts(declaration))
@@ -123,58 +157,69 @@ class CustomTask(Task):
         candidate = Path(path).expanduser()
         if not candidate.is_absolute():
             candidate = ctx.data_dir / candidate
-        if not candidate.is_file():
-            raise DataError(f"dataset file of custom task '{self.name}' not found: {candidate}",
+        if not candidate.exists():
+            raise DataError(f"dataset of custom task '{self.name}' not found", file=candidate,
                             fix="give an absolute path, or one relative to the data directory")
         return candidate
 
-    def _required(self, rec: dict[str, Any], field_name: str, path: Path, lineno: int, fix: str) -> str:
-        if field_name not in rec:
-            raise DataError(f"missing field '{field_name}'", file=path, line=lineno, field_name=field_name, fix=fix)
-        return str(rec[field_name])
-
-    def _rows(self, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    def _format(self, path: Path, role: str) -> str:
         decl = self.declaration
-        required = [decl.input_field, decl.target_field]
-        if decl.test_field:
-            required += [f for f in (decl.test_field, decl.entry_point_field) if f]
-        rows = []
-        for lineno, rec in read_jsonl(path, required=required):
-            if decl.id_field:
-                row_id = self._required(rec, decl.id_field, path, lineno, "add an id to every line or drop id_field")
-            else:
-                row_id = f"{path.stem}-{lineno}"
-            rows.append((row_id, rec))
-        return rows
+        if role == "data":
+            return detect_format(path, decl.format)
+        if decl.eval_format:
+            return detect_format(path, decl.eval_format)
+        try:
+            return detect_format(path)
+        except DataError:
+            if decl.format:
+                return detect_format(path, decl.format)
+            raise
 
-    def _meta(self, rec: dict[str, Any]) -> dict[str, Any]:
-        """What the test program needs (engine.tasks.programs): HumanEval form with an entry point,
-        else MBPP form; nothing when the task does not execute."""
+    def file(self, role: str, ctx: DataContext) -> FileCheck | None:
+        """The checked dataset of `role` ('data': `path`, 'eval': `eval_path`; None when not declared).
+        A DataError for a file that cannot be read: missing, not UTF-8, a broken line, a missing field,
+        an unknown format."""
         decl = self.declaration
-        if not decl.test_field:
-            return {}
-        tests = str(rec[decl.test_field])
-        if decl.entry_point_field:
-            return {"prompt": "", "test": tests, "entry_point": str(rec[decl.entry_point_field])}
-        return {"test_setup_code": "", "test_list": [tests]}
+        declared = decl.path if role == "data" else decl.eval_path
+        if not declared:
+            return None
+        fields = FieldMap(decl.input_field, decl.target_field, decl.id_field, decl.test_field,
+                          decl.entry_point_field)
+        policy = RowPolicy(decl.duplicate_ids, decl.bad_rows, decl.max_bad_fraction)
+        path = self._resolve(declared, ctx)
+        return check_file(path, self._format(path, role), role, fields, policy)
+
+    def files(self, ctx: DataContext) -> list[FileCheck]:
+        """The checked dataset files: `path`, then `eval_path` if declared."""
+        return [check for role in ("data", "eval") if (check := self.file(role, ctx)) is not None]
+
+    def _usable(self, ctx: DataContext) -> tuple[list[Row], list[Row]]:
+        """The rows of `path` and of `eval_path`; a DataError for a file the policy makes unusable."""
+        checked = self.files(ctx)
+        for check in checked:
+            problems = check.problems()
+            if problems:
+                raise DataError("; ".join(what for what, _ in problems), file=check.path,
+                                fix="; ".join(fix for _, fix in problems))
+        return checked[0].kept, (checked[1].kept if len(checked) > 1 else [])
 
     def load(self, split: Split, ctx: DataContext) -> list[Example]:
         decl = self.declaration
-        rows = self._rows(self._resolve(decl.path, ctx))
-        eval_rows = self._rows(self._resolve(decl.eval_path, ctx)) if decl.eval_path else []
-        picked: list[tuple[str, dict[str, Any]]] = []
+        rows, eval_rows = self._usable(ctx)
+        picked: list[Row] = []
         if split == "test" and decl.eval_path:
             picked = eval_rows
         else:
             test_share = 0.0 if decl.eval_path else decl.eval_fraction
-            for row_id, rec in rows:
-                bucket = stable_bucket(row_id, salt=f"custom:{self.name}")
+            for row in rows:
+                bucket = stable_bucket(row.id, salt=f"custom:{self.name}")
                 where: Split = "test" if bucket < test_share else (
                     "valid" if bucket < test_share + decl.valid_fraction else "train")
                 if where == split:
-                    picked.append((row_id, rec))
-        return [
-            Example(id=row_id, task=self.name, input=str(rec[decl.input_field]).strip(),
-                    target=str(rec[decl.target_field]).strip(), meta=self._meta(rec))
-            for row_id, rec in picked
-        ]
+                    picked.append(row)
+        if split == "test" and not picked:
+            raise DataError(f"custom task '{self.name}' has no evaluation examples ({len(rows)} usable rows, "
+                            f"eval_fraction {decl.eval_fraction:g})", file=self._resolve(decl.path, ctx),
+                            fix="raise eval_fraction, add rows, or give an eval_path with the evaluation set")
+        return [Example(id=row.id, task=self.name, input=row.input, target=row.target, meta=dict(row.meta))
+                for row in picked]

@@ -1,7 +1,8 @@
 """Task families as behaviour objects: one object per family (generation, translation, summarization)
 owning everything its tasks share, built-in and custom alike:
 
-- the chat prompt: a system turn and a user turn, from templates;
+- the chat prompt: a system turn and a user turn, from templates (the reference study's prompts,
+  verbatim: ../shared/REFERENCE.md);
 - the training target (summarization wraps it as "SUMMARY: … DONE") and the stop strings;
 - post-processing a completion into the prediction that is scored;
 - the default metrics (pass@k only where the task executes);
@@ -113,7 +114,8 @@ class GenerationFamily(Family):
 
 @dataclass(frozen=True)
 class SummarizationFamily(Family):
-    """Code → NL: the output is text, trained as "SUMMARY: … DONE" and cut back to the summary."""
+    """Code → NL: the output is text, trained as "SUMMARY: … DONE" and cut back to the summary as the
+    reference package did (the text after the last "SUMMARY:", up to the first "DONE")."""
 
     def output_language(self, declared: str) -> str:
         del declared
@@ -124,21 +126,28 @@ class SummarizationFamily(Family):
         return postprocess.strip_summary(completion)
 
 
+# The reference study's prompts, verbatim (../shared/REFERENCE.md, "Prompts"; the replication package's
+# `apply_chat_template`): the generation user turn is the task's input, which the generation loaders build
+# as "{summary}\n\nFunction to implement:\n{signature}" (Java: "Method to implement:").
 GENERATION = GenerationFamily(
     name="generation",
-    system="You are an expert {language} developer. Generate complete and efficient code.",
+    system="You are an expert {language} developer. Generate complete and efficient {language} code based on the "
+           "given specifications.",
     user="{input}",
     metrics=CODE_SIMILARITY,
 )
 TRANSLATION = Family(
     name="translation",
-    system="You are an expert code translator. Output only code.",
+    system="You are an expert code translator. Translate code from the source language to the target language. "
+           "Preserve semantics, be idiomatic in the target language, and output only the translated code\u2014no "
+           "explanations.",
     user="Translate from {source} to {language}:\n{input}",
     metrics=CODE_SIMILARITY,
 )
 SUMMARIZATION = SummarizationFamily(
     name="summarization",
-    system="You are an expert {source} developer. Write concise summaries.",
+    system="You are an expert {source} developer. Provide clear and concise summarization for {source} code "
+           "segments.",
     user="Summarize this {source} code:\n{input}",
     metrics=TEXT_SIMILARITY,
     target_template="SUMMARY: {target} DONE",

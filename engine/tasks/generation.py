@@ -6,8 +6,9 @@ gen-java    train: CodeXGLUE code-to-text Java pairs (docstring → method, spli
             default) or CONCODE dev (2,000, whitespace-tokenised); test: HumanEval-X Java (164),
             run as javac + java -ea.
 
-This module owns the two variants' data: which rows, and the example's input (the summary and the
-signature of the function to implement) and meta (what its test program needs). The prompt, the
+This module owns the two variants' data: which rows, and the example's input (the reference study's
+user turn: the summary, then "Function to implement:" (Java: "Method to implement:") and the
+signature) and meta (what its test program needs). The prompt, the
 post-processing, the metrics and the test programs are the generation family's
 (engine.tasks.families, engine.tasks.programs).
 """
@@ -21,9 +22,13 @@ from engine.tasks import corpora, postprocess
 from engine.tasks.base import DataContext, DataError, Example, Split, TaskFacts, read_jsonl
 from engine.tasks.task import Task
 
+# The label before the signature in the user turn, as the reference study's prompts have it
+LABELS = {"python": "Function to implement:", "java": "Method to implement:"}
 
-def _user(summary: str, signature: str) -> str:
-    return f"{summary.strip()}\n\n{signature.strip()}"
+
+def _user(summary: str, signature: str, language: str) -> str:
+    """The user turn of the reference study: '{summary}\n\nFunction to implement:\n{signature}'."""
+    return f"{summary.strip()}\n\n{LABELS[language]}\n{signature.strip()}"
 
 
 def normalise_python(code: str) -> str:
@@ -69,7 +74,7 @@ class GenPython(Task):
                 Example(
                     id=f"MBPP/{task_id}",
                     task=self.name,
-                    input=_user(rec["text"], signature),
+                    input=_user(rec["text"], signature, "python"),
                     target=code,
                     meta={
                         "summary": rec["text"],
@@ -96,7 +101,7 @@ class GenPython(Task):
                 Example(
                     id=rec["task_id"],
                     task=self.name,
-                    input=_user(summary, signature),
+                    input=_user(summary, signature, "python"),
                     target=prompt + rec["canonical_solution"],
                     meta={
                         "summary": summary,
@@ -138,7 +143,7 @@ class GenJava(Task):
                 Example(
                     id=f"code2text/{row['id']}",
                     task=self.name,
-                    input=_user(summary, signature),
+                    input=_user(summary, signature, "java"),
                     target=code,
                     meta={"summary": summary, "signature": signature, "repo": row["repo"]},
                 )
@@ -160,7 +165,7 @@ class GenJava(Task):
                 Example(
                     id=f"concode/{lineno}",
                     task=self.name,
-                    input=_user(summary, signature),
+                    input=_user(summary, signature, "java"),
                     target=code,
                     meta={"summary": summary, "signature": signature},
                 )
@@ -178,7 +183,7 @@ class GenJava(Task):
                 Example(
                     id=rec["task_id"],
                     task=self.name,
-                    input=_user(summary, signature),
+                    input=_user(summary, signature, "java"),
                     target=rec["prompt"] + rec["canonical_solution"],
                     meta={
                         "summary": summary,

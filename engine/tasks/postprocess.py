@@ -28,15 +28,29 @@ def extract_code(text: str, prefer: str | None = None) -> str:
 
 
 def strip_summary(text: str) -> str:
-    """'SUMMARY: ... DONE' → '...'; tolerant of a missing prefix or suffix."""
+    """'SUMMARY: ... DONE' → '...', as the reference package cut its summaries: the text after the last
+    'SUMMARY:' (when there is one), up to the first 'DONE' (when there is one), stripped."""
     out = text.strip()
-    match = re.search(r"SUMMARY:\s*", out, flags=re.IGNORECASE)
-    if match:
-        out = out[match.end():]
-    done = re.search(r"\bDONE\b", out)
-    if done:
-        out = out[: done.start()]
-    return " ".join(out.split())
+    if "SUMMARY:" in out:
+        out = out.split("SUMMARY:")[-1].strip()
+    if "DONE" in out:
+        out = out.split("DONE")[0].strip()
+    return out
+
+
+def package_translation(completion: str) -> str:
+    """A translation as the reference package's inference scripts cleaned it (`clean_generated_code`,
+    after generating with its plain 'Human: … Assistant:' template): the text after the last
+    'Assistant:', then the inside of the first ``` fence. Verbatim, including its quirk that a
+    ```csharp / ```cs fence keeps its language tag as the first line of the code."""
+    code = completion.strip()
+    if "Assistant:" in code:
+        code = code.split("Assistant:")[-1].strip()
+    if "```java" in code:
+        code = code.split("```java")[1].split("```")[0].strip()
+    elif "```csharp" in code or "```cs" in code or "```" in code:
+        code = code.split("```")[1].split("```")[0].strip()
+    return code.strip()
 
 
 def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:

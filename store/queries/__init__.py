@@ -23,6 +23,7 @@ caches). Breakdowns over many runs read the per-run summaries the ingest keeps (
     comparison.py  metrics, the comparison table, paired outcomes and scores, summaries
     samples.py     the Samples page: a filtered page of samples, one sample across runs
     quality.py     the Quality page: findings, analyser outcomes, quality measures
+    reference.py   the reference runs (store.reference): runs, files, per-sample series, overlays
     sql.py         what they share: read-only execution, run-key binding, filters
 """
 
@@ -55,6 +56,14 @@ from store.queries.quality import (
     quality_status,
     quality_vs_correctness,
 )
+from store.queries.reference import (
+    paired_measures,
+    reference_files,
+    reference_overlay,
+    reference_runs,
+    reference_series,
+    reference_tests,
+)
 from store.queries.runs import run_detail, run_events, runs_overview, studies, study_runs
 from store.queries.samples import SAMPLE_FILTERS, sample_detail, sample_list
 
@@ -65,6 +74,7 @@ QUERIES: dict[str, Callable[..., pd.DataFrame]] = {
         paired_pass, pass_contingency, paired_scores, sample_scores, outcome_summary, tasks_present,
         generation_stats, sample_list, sample_detail, findings_by_tool, findings_by_rule,
         quality_measure_names, quality_status, quality_measures, quality_vs_correctness,
+        reference_runs, reference_files, reference_series, reference_tests, reference_overlay, paired_measures,
     )
 }
 
@@ -79,9 +89,37 @@ def run_query(source: db.Source, name: str, **params: Any) -> pd.DataFrame:
 
 
 __all__ = [
-    "QUERIES", "SAMPLE_FILTERS", "compare_pivot", "compare_table", "findings_by_rule", "findings_by_tool",
-    "generation_stats", "metric_names", "outcome_summary", "paired_pass", "paired_scores", "pass_contingency",
-    "quality_measure_names", "quality_measures", "quality_status", "quality_vs_correctness", "run_detail",
-    "run_events", "run_metrics", "run_query", "runs_overview", "sample_detail", "sample_list", "sample_scores",
-    "studies", "study_runs", "tasks_present",
+    "QUERIES",
+    "SAMPLE_FILTERS",
+    "compare_pivot",
+    "compare_table",
+    "findings_by_rule",
+    "findings_by_tool",
+    "generation_stats",
+    "metric_names",
+    "outcome_summary",
+    "paired_measures",
+    "paired_pass",
+    "paired_scores",
+    "pass_contingency",
+    "quality_measure_names",
+    "quality_measures",
+    "quality_status",
+    "quality_vs_correctness",
+    "reference_files",
+    "reference_overlay",
+    "reference_runs",
+    "reference_series",
+    "reference_tests",
+    "run_detail",
+    "run_events",
+    "run_metrics",
+    "run_query",
+    "runs_overview",
+    "sample_detail",
+    "sample_list",
+    "sample_scores",
+    "studies",
+    "study_runs",
+    "tasks_present",
 ]

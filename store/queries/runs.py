@@ -20,7 +20,8 @@ def runs_overview(source: db.Source, run_ids: Sequence[str] | None = None,
     progress_done, progress_total, phases_done (list), attempts, error_phase, error_type,
     error_message, submitted_at, started_at, finished_at, updated_at, duration_s, spec_hash,
     spec_valid, n_generations, n_outcomes, n_findings, problems (files skipped, with why),
-    study_ids (list).
+    study_ids (list), is_reference (a reference run, store.reference: no run directory; listed
+    first, so "the most recent runs" are always your own).
     """
     params: list[Any] = []
     where = "WHERE true" + optional_in("r.run_id", id_list(run_ids) if run_ids is not None else None, params)
@@ -43,10 +44,12 @@ def runs_overview(source: db.Source, run_ids: Sequence[str] | None = None,
                r.error_message, r.submitted_at, r.started_at, r.finished_at, r.updated_at,
                r.finished_at - r.started_at AS duration_s, r.spec_hash, r.spec_valid,
                coalesce(f.n_generations, 0) AS n_generations, coalesce(f.n_outcomes, 0) AS n_outcomes,
-               coalesce(f.n_findings, 0) AS n_findings, f.problems, m.study_ids
+               coalesce(f.n_findings, 0) AS n_findings, f.problems, m.study_ids,
+               coalesce(r.is_reference, false) AS is_reference
         FROM runs r LEFT JOIN files f USING (run_id) LEFT JOIN member m USING (run_id)
         {where}
-        ORDER BY r.submitted_at NULLS LAST, r.run_id
+        ORDER BY coalesce(r.is_reference, false) DESC, CASE WHEN r.is_reference THEN r.model_params_b END,
+                 r.submitted_at NULLS LAST, r.run_id
     """
     return as_lists(fetch(source, sql, params), "tasks", "families", "phases_done", "study_ids")
 

@@ -153,3 +153,127 @@ def test_a_full_disk_at_claim_time_leaves_the_run_queued_and_no_temp_file(tmp_pa
     runs = [RunDir(settings.runs_dir / r["run_id"]) for r in record["runs"]]
     assert all(r.read_status().state == QUEUED and not r.is_locked() for r in runs)
     assert not list(settings.runs_dir.glob("*/.*.tmp"))
+
+
+def test_a_failed_parquet_write_leaves_no_temp_file(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.runs.rundir import write_table_atomic
+
+    def full_disk(table, where, **_):
+        del table
+        with open(where, "wb") as fh:
+            fh.write(b"PAR1")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full_disk)
+    with pytest.raises(OSError):
+        write_table_atomic(tmp_path / "generations.parquet", pa.table({"a": [1]}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_process_of_a_removed_run_is_stopped(tmp_path, monkeypatch):
+    """`rm -rf` of a running run: the worker stops its process at once (it would keep the device and
+    could write into a run resubmitted under the same id) instead of leaving it to run on."""
+    import subprocess
+    import sys
+    import threading
+
+    from engine.executors import local
+
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    record = queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+    run, fd = queue.claim_next(settings)
+    assert run.run_id == record["runs"][0]["run_id"]
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(local, "child_command", lambda _: [sys.executable, "-c", "import time; time.sleep(120)"])
+    monkeypatch.setattr(local.subprocess, "Popen", popen)
+    remover = threading.Timer(0.5, shutil.rmtree, args=(run.path,))
+    remover.start()
+    try:
+        with pytest.raises(OSError):
+            local.execute(run, fd, poll_s=0.1)
+    finally:
+        remover.cancel()
+        worker.release_lock(fd)
+    assert started and started[0].poll() is not None  # killed and reaped, not left running
+
+
+def test_a_run_that_cannot_be_recorded_on_a_full_disk_does_not_stop_the_worker(tmp_path, monkeypatch):
+    """The run process fails on a full disk and the worker cannot write the outcome either: the worker
+    says so and goes on; the run keeps `running` with a free lock and is resumed by the next claim."""
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    record = queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+    first = record["runs"][0]["run_id"]
+    for other in [r["run_id"] for r in record["runs"]][1:]:
+        queue.cancel_run(settings, other)
+    real_dump = json.dump
+
+    def full_disk(data, fh, **kwargs):
+        if data.get("state") == "failed":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_dump(data, fh, **kwargs)
+
+    monkeypatch.setattr("engine.executors.local.execute", lambda run, fd, **_: 1)
+    monkeypatch.setattr("engine.runs.rundir.json.dump", full_disk)
+    monkeypatch.setattr(worker, "IDLE_POLL_S", 0.01)
+    messages: list[str] = []
+    assert worker.work(settings, max_runs=1, stop=lambda: False, log=messages.append) == 1
+    assert any("cannot record" in m and "No space left" in m for m in messages), messages
+    run = RunDir(settings.runs_dir / first)
+    assert run.read_status().state == "running" and not run.is_locked()
+    assert not list(run.path.glob(".*.tmp"))
+    monkeypatch.undo()
+    claimed, fd = queue.claim_next(settings)
+    worker.release_lock(fd)
+    assert claimed.run_id == first and claimed.read_status().attempts == 2
+
+
+def test_a_status_scribbled_over_while_the_run_runs_ends_done_without_an_error(tmp_path, monkeypatch):
+    """status.json overwritten with garbage mid-run: the run shows `corrupt` (never claimed twice) until
+    its owner finishes it; then it is done, with every phase and no stale CorruptRunFile error."""
+    from engine.phases import recipe
+    from engine.vocabulary import PHASES
+
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+    settings = load_settings()
+    queue.submit_study(_study("s", ["org/m"]), settings, check=False)
+    run, fd = queue.claim_next(settings)
+
+    def scribble(ctx):
+        ctx.run.status_path.write_bytes(b"\x00garbage")
+        ctx.progress("generate", 1, 1, force=True)
+        assert queue.run_summary(ctx.run)["state"] == CORRUPT
+
+    phases = {name: (lambda ctx: None) for name in PHASES}
+    phases["generate"] = scribble
+    monkeypatch.setattr(recipe, "PHASE_FUNCTIONS", phases)
+    try:
+        assert recipe.execute(run, settings) == DONE
+    finally:
+        worker.release_lock(fd)
+    status = run.read_status()
+    assert status.state == DONE and status.error is None and status.phases_done == list(PHASES)
+
+
+def test_events_that_are_not_json_objects_are_skipped(tmp_path):
+    """A torn, non-UTF-8 or non-object line in events.jsonl is skipped, not raised (it stopped
+    anything that follows a run's events)."""
+    run = RunDir(tmp_path)
+    run.append_event("claimed", resumed=False)
+    with open(run.events_path, "ab") as fh:
+        fh.write(b'{"t": 1, "type": "tor\xff\n[1, 2]\n"text"\n{"t": 2, "type": "half\n')
+    run.append_event("done")
+    events, offset = run.read_events()
+    assert [e["type"] for e in events] == ["claimed", "done"]
+    assert offset == run.events_path.stat().st_size

@@ -266,13 +266,20 @@ _JAVA_ADD = "public int add(int a, int b) { return a + b; }"
 _CS_ADD = "public int Add(int a, int b) { return a + b; }"
 _CODE_POSTS = ("import math\n\ndef f(x):\n    return x\n\nprint(f(1))", "int a() { return 1; }",
                "SUMMARY: Adds two numbers.\nDONE and more")
-_SUMMARY_POSTS = ("Sure: ```python import math def f(x): return x print(f(1)) ``` bye",
-                  "```java int a() { return 1; } ``` ```csharp int A() { return 1; } ```", "Adds two numbers.")
-_GEN_SYSTEM = "You are an expert {} developer. Generate complete and efficient code."
-_TRANS_SYSTEM = "You are an expert code translator. Output only code."
+# summaries are cut as the reference package cut them: after the last SUMMARY:, before the first DONE,
+# stripped (no whitespace folding)
+_SUMMARY_POSTS = (COMPLETIONS[0], COMPLETIONS[1], "Adds two numbers.")
+# the reference study's system prompts, verbatim from ../shared/REFERENCE.md (changed on purpose in issue 10:
+# they were shortened before)
+_GEN_SYSTEM = ("You are an expert {0} developer. Generate complete and efficient {0} code based on the given "
+               "specifications.")
+_TRANS_SYSTEM = ("You are an expert code translator. Translate code from the source language to the target "
+                 "language. Preserve semantics, be idiomatic in the target language, and output only the translated "
+                 "code\u2014no explanations.")
+_SUM_SYSTEM = "You are an expert {0} developer. Provide clear and concise summarization for {0} code segments."
 
-# task, example → (system, user, target, stop strings, post-processed COMPLETIONS, program source or None),
-# as the code before the family objects rendered them
+# task, example → (system, user, target, stop strings, post-processed COMPLETIONS, program source or None):
+# what the family objects render (the reference study's prompts since issue 10; the rest as before them)
 BEFORE = [
     ("gen-python", _HUMANEVAL, (
         _GEN_SYSTEM.format("Python"), "Add two numbers.\n\ndef add(a, b):", _HUMANEVAL.target, [],
@@ -297,11 +304,11 @@ BEFORE = [
     ("trans-cs-java", Example("test-1", "trans-cs-java", _CS_ADD, _JAVA_ADD), (
         _TRANS_SYSTEM, f"Translate from C# to Java:\n{_CS_ADD}", _JAVA_ADD, [], _CODE_POSTS, None)),
     ("sum-python", Example("s1", "sum-python", "def add(a, b):\n    return a + b", "Add two numbers."), (
-        "You are an expert Python developer. Write concise summaries.",
+        _SUM_SYSTEM.format("Python"),
         "Summarize this Python code:\ndef add(a, b):\n    return a + b", "SUMMARY: Add two numbers. DONE", ["DONE"],
         _SUMMARY_POSTS, None)),
     ("sum-java", Example("s1", "sum-java", _JAVA_ADD, "Add two numbers."), (
-        "You are an expert Java developer. Write concise summaries.", f"Summarize this Java code:\n{_JAVA_ADD}",
+        _SUM_SYSTEM.format("Java"), f"Summarize this Java code:\n{_JAVA_ADD}",
         "SUMMARY: Add two numbers. DONE", ["DONE"], _SUMMARY_POSTS, None)),
 ]
 BEFORE_FACTS = {  # name → (family, language, source, executable, default metrics, test set, max new tokens)
@@ -317,26 +324,28 @@ BEFORE_FACTS = {  # name → (family, language, source, executable, default metr
                  "test", 128),
 }
 # sha256 over the rendering (messages, target, stops, post-processing, test programs on the test split) of
-# the first 5 examples of each split on ../shared/data, computed with the code before the family objects
+# the first 5 examples of each split on ../shared/data. Recomputed in issue 10 for its intended changes only
+# (the reference study's system prompts, the "Function/Method to implement:" label, the package's summary
+# cut): with those three reverted, the code gives the digests of the code before the family objects.
 BEFORE_DIGESTS = {
-    "gen-java/test": "5f6331dabc8dca754f0ed210e90c47a6c7656eb1ce42cede95fe45cadc37ab27",
-    "gen-java/train": "1d357722fedcfe56158a414347c2574ec0b693b043a0235f59dedcf5e8766df8",
-    "gen-java/valid": "02325cb3a27176d1a6bb14c40baa5f813f56f1397eeb08a5eae0af131a0ac30e",
-    "gen-python/test": "0d062aa55054b01b1e31bc2d197bc66afdf74b4c3331221e427c8a0e776b29a7",
-    "gen-python/train": "dd0410f92699e2b7ceb92abd7dc8c6a9b9b635422b3d43aa53002959d05f1713",
-    "gen-python/valid": "f0de26ead0e7076f2749c760ab3723da09fbdf0bca0f286605e21492b99cebda",
-    "sum-java/test": "218cdcfd70ab96588de8615bc1248b8d0dcc2c26ad3a315ab53891b15e92072b",
-    "sum-java/train": "1109344babcb028ac5aff504907ebb80fa4f9a841327bc974b22d985e192139f",
-    "sum-java/valid": "358d02d5c0c3a09099351f5563c91f9594c284858be92a3740383fed12ba4f3a",
-    "sum-python/test": "6d628208e4bab25d8e39e1da80990ae72ee72c5ea0bb591a1f0b7eccbff40408",
-    "sum-python/train": "40d594f4a4826506e5636f68a3ef1024042d300a2dd0e11c7e873c893dab0eff",
-    "sum-python/valid": "3bc77761cad9850205fd725aca5348bf1eec8bee66ddc7def89184a334e1636c",
-    "trans-cs-java/test": "d3013c949c4e34db24116f0e4f3f4f0c4f9081b6a3a349e62fabbf43f2540f41",
-    "trans-cs-java/train": "b1b595b42c39c07ef7a6136e40b00fcbf97e06097057b939e4f512dd920513bc",
-    "trans-cs-java/valid": "b907c50707d58bda8cb50383956b319be1bacb41506e5645a9284c36bbae6a72",
-    "trans-java-cs/test": "0ed3e14ac9a46b0524f6afbfbeb43540bd455e9353f2a0a0ea09efce3b23d920",
-    "trans-java-cs/train": "fc42169b158e82002aa68028c4c183405da9b52df694bc98005ebcf727c5393d",
-    "trans-java-cs/valid": "9d248148aa80734c09bafda582cc978a06ffa32bac5126cb4243400f6deab692",
+    "gen-java/test": "db2c8b7177f684999646386b7b6b92b362828f327e389ab8d9f4309f51e29ae6",
+    "gen-java/train": "7ac93cace780c46a6f7eb6fdc169b6675be4754c5545ba7da4bf5e47a8bd2de5",
+    "gen-java/valid": "d2b12bf6bd384f79529f97aaf5ebe2393635fcd2b48aa95f89c80a9266bdd94b",
+    "gen-python/test": "57c85b847265cdfee24b853b8205d1c3f5bc8273d0cf791ae6d7c8e02ecd1d05",
+    "gen-python/train": "a83ca5a80cf2ced9981de891bb5e315d1f535e68ade82be05aca7c52e2a1e7fa",
+    "gen-python/valid": "7ecdec8bab707183ec4bd223ec07d666899ff09569d1a9b61409b36181f3d1f1",
+    "sum-java/test": "47e01a2df151a544cf61a58d81ab1bc6f2a98b4b41127a064dfc00da85cf1634",
+    "sum-java/train": "43035b1ab34f0aed762128eb0ba89a6f441e4b0912615b02f7bd6d9336e1907a",
+    "sum-java/valid": "25180937728d927caa81d5f2537d050b627dece1e76177cc832ffe079949ef06",
+    "sum-python/test": "87ed643da436e02034b72b1fc8126ea7dff8af8bd668d7ca3e10f524717c1ff3",
+    "sum-python/train": "e8db6e6b80d217a2801a6faed41cda0cd18b005e80d5a9fa477d55e795204cbd",
+    "sum-python/valid": "b42959ce33736b4909c773d4dc63ea3cdb7228e2434cf7efd402908994f2b4da",
+    "trans-cs-java/test": "00f09fa3a8560d952291b2f9e87f70d8531cea763f920171c96a5cb337886d23",
+    "trans-cs-java/train": "1aeda95c9ef308b645305b7a6a9c0ce4b4c45229ae4ca51cc3af22140d67a736",
+    "trans-cs-java/valid": "3b4dfd4aa4d65c6b30772a95c48487f1e5bef8105b0e1c9353d24b268415d83f",
+    "trans-java-cs/test": "4376a6907d2d5937cee8d312905a17e4a010d2c0adcc0381b53e22c34fcf809c",
+    "trans-java-cs/train": "1c4529e1790fd2f2d95fae2f77972b8aecadd6fd7831e9027bcf52e2e49c180e",
+    "trans-java-cs/valid": "987e07be8d3be52b6459675bbb2241d493127a5c33e1bea71e0a295fbb58897c",
 }
 
 

@@ -200,3 +200,59 @@ def test_train_loss_after_a_resume_covers_the_whole_run(tiny_model, tmp_path):
     assert whole.steps == resumed.steps == 16
     assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-4)
     assert train.logged_mean_loss([{"loss": 2.0, "step": 4}, {"loss": 1.0, "step": 12}]) == pytest.approx(16 / 12)
+
+
+def _resumed_pair(spec, tmp_path, checkpoint: str, damage=None):
+    """Train `spec` whole, then again from a copy of the whole run's `checkpoint` (after `damage`
+    to the copied run's checkpoints); returns (whole model, resumed model, resumed run)."""
+    import shutil
+
+    settings = load_settings()
+    out = []
+    for name, resume_from in (("whole", None), ("resumed", "whole")):
+        run = RunDir(tmp_path / name)
+        run.path.mkdir()
+        if resume_from:
+            shutil.copytree(tmp_path / resume_from / "checkpoints", run.checkpoints_dir)
+            for later in run.checkpoints_dir.glob("checkpoint-*"):
+                if int(later.name.split("-")[1]) > int(checkpoint.split("-")[1]):
+                    shutil.rmtree(later)
+            if damage:
+                damage(run)
+        tokenizer = models.load_tokenizer(spec, settings)
+        model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
+        train.train(spec, run, model, tokenizer, RECORDS * 4, [], "cpu")
+        out.append((model, run))
+    return out[0][0], out[1][0], out[1][1]
+
+
+def _adapters(model):
+    return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_" in k}
+
+
+def test_a_resumed_qlora_run_keeps_training_its_bf16_adapters(tiny_model, tmp_path):
+    """TRL trains QLoRA adapters in bf16; the trainer resumes them through PEFT's load_adapter, which
+    upcast them to fp32, so the resumed steps ran in another precision (weights off by ~1e-3)."""
+    spec = _spec(tiny_model, "qlora", max_steps=8, save_steps=4, save_total_limit=4)
+    whole, resumed, _ = _resumed_pair(spec, tmp_path, "checkpoint-4")
+    a, b = _adapters(whole), _adapters(resumed)
+    assert {v.dtype for v in b.values()} == {v.dtype for v in a.values()} == {torch.bfloat16}
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_not_resumed_from(tiny_model, tmp_path):
+    """A worker killed while the trainer writes a checkpoint leaves its folder without (or with a
+    torn) trainer_state.json, the file written last; resuming must use the last complete one."""
+    spec = _spec(tiny_model, "lora", max_steps=8, save_steps=2, save_total_limit=4)
+
+    def cut_short(run):
+        (run.checkpoints_dir / "checkpoint-6" / "trainer_state.json").unlink()
+        (run.checkpoints_dir / "checkpoint-6" / "optimizer.pt").write_bytes(b"")
+        (run.checkpoints_dir / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4, "log_hi')
+
+    assert train.last_checkpoint(RunDir(tmp_path)) is None
+    whole, resumed, run = _resumed_pair(spec, tmp_path, "checkpoint-6", damage=cut_short)
+    assert [e["checkpoint"] for e in map(json.loads, run.events_path.read_text().splitlines())
+            if e["type"] == "resume"] == ["checkpoint-2"]
+    a, b = _adapters(whole), _adapters(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)

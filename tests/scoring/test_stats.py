@@ -35,7 +35,8 @@ def test_mcnemar_exact_equals_scipy_binomtest(b: int, c: int) -> None:
 def test_mcnemar_chi2_equals_hand_computation(b: int, c: int) -> None:
     result = mcnemar_counts(b, c)
     assert result.method == "chi2"  # b + c >= 25
-    statistic = (abs(b - c) - 1) ** 2 / (b + c)
+    # R's mcnemar.test corrects only an asymmetric table: b = c gives statistic 0, p = 1
+    statistic = (abs(b - c) - 1) ** 2 / (b + c) if b != c else 0.0
     assert result.statistic == pytest.approx(statistic, rel=1e-12)
     assert result.p_value == pytest.approx(sps.chi2.sf(statistic, df=1), rel=1e-9)
 
@@ -56,7 +57,7 @@ def test_mcnemar_threshold_and_forced_methods() -> None:
     assert mcnemar_counts(150, 86, method="exact").p_value == pytest.approx(
         sps.binomtest(150, 236, 0.5).pvalue, rel=1e-9)
     assert mcnemar_counts(3, 9, exact_threshold=5).method == "chi2"
-    with pytest.raises(ValueError, match="method must be"):
+    with pytest.raises(ValueError, match="method must be one of"):
         mcnemar_counts(1, 2, method="fisher")
     with pytest.raises(ValueError, match="counts must be >= 0"):
         mcnemar_counts(-1, 2)
@@ -147,9 +148,9 @@ def test_wilcoxon_scipy_default_method() -> None:
 
 
 def test_wilcoxon_degenerate_and_bad_input() -> None:
-    same = wilcoxon_signed_rank([0.5, 0.25, 1.0], [0.5, 0.25, 1.0])
-    assert (same.p_value, same.statistic, same.n, same.n_zero, same.method) == (1.0, 0.0, 0, 3, "none")
-    assert wilcoxon_signed_rank([], []).p_value == 1.0
+    same = wilcoxon_signed_rank([0.5, 0.25, 1.0], [0.5, 0.25, 1.0])  # R: V = 0, p-value = NA
+    assert (same.p_value, same.statistic, same.n, same.n_zero, same.method) == (None, 0.0, 0, 3, "none")
+    assert wilcoxon_signed_rank([], []).p_value is None
     single = wilcoxon_signed_rank([1.0], [0.0])
     assert single.n == 1 and 0 < single.p_value <= 1
     with pytest.raises(ValueError, match="same length"):
@@ -231,7 +232,112 @@ def test_holm_properties_and_not_bh() -> None:
 def test_holm_bad_input() -> None:
     with pytest.raises(ValueError, match=r"p-value 1 is 1\.5"):
         holm([0.1, 1.5])
-    with pytest.raises(ValueError, match="not in"):
-        holm([float("nan")])
+    assert holm([float("nan")]).adjusted == (None,)  # NA stays NA (tests/scoring/test_r_conventions.py)
     with pytest.raises(ValueError, match="alpha"):
         holm([0.1], alpha=0)
+
+
+# --- R's conventions, as the reference study ran its tests (issue 11) --------------------------------
+
+def test_mcnemar_r_convention_b_equals_c_gives_statistic_0_and_p_1() -> None:
+    # R: mcnemar.test(matrix(c(20, 8, 8, 30), 2)) -> McNemar's chi-squared = 0, df = 1, p-value = 1
+    # (R corrects only `if (any(x - t(x) != 0))`; correcting anyway gives (0 - 1)^2 / 16 and p = 0.80)
+    for method in ("r", "chi2"):
+        result = mcnemar_counts(8, 8, n=66, method=method)
+        assert (result.statistic, result.p_value, result.method) == (0.0, 1.0, "chi2")
+    assert mcnemar_counts(40, 40).statistic == 0.0  # "auto" above 25 discordant pairs too
+
+
+def test_mcnemar_r_convention_is_always_the_corrected_chi_square() -> None:
+    for b, c in [(3, 9), (0, 1), (10, 4), (150, 86), (5, 4)]:
+        result = mcnemar_counts(b, c, method="r")
+        statistic = (abs(b - c) - 1) ** 2 / (b + c)
+        assert result.method == "chi2" and result.statistic == pytest.approx(statistic)
+        assert result.p_value == pytest.approx(sps.chi2.sf(statistic, df=1), rel=1e-9)
+    # no discordant pair: R's 0 / 0 is NaN -> NA here (the other methods keep p = 1)
+    none = mcnemar_counts(0, 0, n=10, method="r")
+    assert none.p_value is None and none.statistic is None
+    assert mcnemar([True, False], [True, False], method="r").p_value is None
+    assert mcnemar_counts(0, 0, method="auto").p_value == 1.0
+
+
+def test_wilcoxon_na_when_all_differences_are_zero_or_both_vectors_constant() -> None:
+    assert wilcoxon_signed_rank([0.2, 0.4, 0.4], [0.2, 0.4, 0.4]).p_value is None
+    constant = wilcoxon_signed_rank([0.5] * 6, [0.3] * 6)  # both constant: NA (the package's rule)
+    assert constant.p_value is None and constant.method == "none" and constant.n == 6
+    one_constant = wilcoxon_signed_rank([0.5] * 6, [0.1, 0.2, 0.3, 0.2, 0.6, 0.7])
+    assert one_constant.p_value is not None and one_constant.method == "normal"
+    assert wilcoxon_signed_rank([1.0], [0.0]).p_value is not None  # one pair is not "constant"
+
+
+def test_average_ranks_equal_scipy_rankdata() -> None:
+    from engine.scoring.stats import average_ranks
+
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        values = rng.integers(0, 6, rng.integers(0, 30)).astype(float)
+        assert np.allclose(average_ranks(values), sps.rankdata(values))
+
+
+def test_bh_equals_scipy_false_discovery_control() -> None:
+    from engine.scoring.stats import benjamini_hochberg
+
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 7, 40):
+        ps = rng.uniform(0, 0.3, size).round(3).tolist()  # rounded: ties included
+        ours = benjamini_hochberg(ps)
+        assert np.allclose(ours.adjusted, sps.false_discovery_control(ps, method="bh"), rtol=1e-12)
+        assert ours.method == "BH" and ours.n == size
+    # R: p.adjust(c(0.01, 0.02, 0.03, 0.04, 0.05), "BH") -> all 0.05
+    assert benjamini_hochberg([0.01, 0.02, 0.03, 0.04, 0.05]).adjusted == pytest.approx((0.05,) * 5)
+
+
+def test_adjustments_leave_na_out_of_the_family_as_p_adjust_does() -> None:
+    from engine.scoring.stats import benjamini_hochberg, p_adjust
+
+    ps = [0.01, None, 0.04, float("nan"), 0.03]
+    present = [0.01, 0.04, 0.03]
+    for method, reference in (("holm", holm(present).adjusted),
+                              ("BH", sps.false_discovery_control(present, method="bh"))):
+        result = p_adjust(ps, method)
+        assert result.adjusted[1] is None and result.adjusted[3] is None and result.n == 3
+        assert [result.adjusted[i] for i in (0, 2, 4)] == pytest.approx(list(reference))
+        assert result.rejected[1] is False
+    # R: p.adjust(c(0.01, NA, 0.04), "holm") -> 0.02 NA 0.04 (n = 2, not 3)
+    assert holm([0.01, None, 0.04]).adjusted == pytest.approx((0.02, None, 0.04))
+    assert benjamini_hochberg([None, None]).adjusted == (None, None)
+    with pytest.raises(ValueError, match="method must be"):
+        p_adjust([0.1], "bonferroni")
+
+
+def test_paired_family_leaves_na_out_and_reports_holm_and_bh() -> None:
+    from engine.scoring.comparison import PairedInput, paired_family
+
+    same = [0.5, 0.6, 0.7, 0.8]
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0, 1, 60)
+    items = [PairedInput("t", "codebleu", "A", "B", same, same),  # all differences zero: NA
+             PairedInput("t", "bleu", "A", "B", a.tolist(), (a + 0.05).tolist()),
+             PairedInput("t", "chrf", "A", "B", a.tolist(), (a + rng.normal(0, 0.1, 60)).tolist()),
+             PairedInput("g", "pass@1", "A", "B", [1] * 8 + [0] * 8, [0] * 8 + [1] * 8)]  # b = c = 8
+    out = paired_family(items)
+    assert out[0].p_value is None and out[0].p_holm is None and out[0].p_bh is None
+    mc = out[3]
+    assert mc.test == "McNemar (chi2)" and mc.statistic == 0.0 and mc.p_value == 1.0
+    tested = [r.p_value for r in out[1:]]
+    assert [r.p_holm for r in out[1:]] == pytest.approx(list(holm(tested).adjusted))
+    assert [r.p_bh for r in out[1:]] == pytest.approx(list(sps.false_discovery_control(tested, method="bh")))
+    exact = paired_family(items[3:], mcnemar_method="auto")[0]
+    assert exact.test == "McNemar (exact)"
+
+
+def test_alignment_correlations_find_the_right_offset() -> None:
+    from engine.scoring.comparison import alignment_correlations
+
+    rng = np.random.default_rng(9)
+    ours = rng.integers(5, 200, 500).astype(float)
+    paper = (ours * 1.1 + rng.normal(0, 15, 500)).tolist()
+    found = {row["offset"]: row["r"] for row in alignment_correlations(paper, ours.tolist())}
+    assert found[0] > 0.9 and all(abs(found[o]) < 0.15 for o in (1, -1, 5))
+    shifted = {row["offset"]: row["r"] for row in alignment_correlations(paper[1:], ours.tolist())}
+    assert shifted[1] > 0.9 and abs(shifted[0]) < 0.15  # a file that lost its first row

@@ -208,7 +208,9 @@ def test_presets_load_into_the_form(workspace):
     assert not at.exception
     ver = at.session_state["launch.ver"]
     assert at.text_input(key=f"study{ver}.name").value == "paper"
-    assert at.number_input(key=f"study{ver}.base.train.warmup_steps").value == 1000
+    # the package's warm-up and evaluation cadence, scaled to each run (issue 10: no fixed 1,000 steps)
+    assert at.selectbox(key=f"study{ver}.base.train.schedule").value == "paper_scaled"
+    assert at.number_input(key=f"study{ver}.base.train.warmup_steps").value == 0
     # the run preset
     at.radio(key="launch.kind").set_value("single run").run()
     at.selectbox(key="launch.preset").set_value("paper-mt-qlora-0.5b")
@@ -245,3 +247,27 @@ def test_a_preset_through_the_form_keeps_its_identity(workspace, preset, kind):
         ]
     else:
         assert edited.run_id() == original.run_id()
+
+
+def test_validate_shows_the_data_preflight_and_refuses_a_broken_dataset(workspace, fake_model, tmp_path):
+    """Validate reads every dataset a spec names: split sizes per task on success; the file, the line
+    and the reason when a custom dataset cannot be used — before anything is queued."""
+    good = {"model": {"id": str(fake_model)}, "method": "lora", "tasks": ["gen-python"]}
+    at = _use_yaml(open_page(), yaml.safe_dump(good))
+    at.button(key="launch.validate").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    preflight = [f.value for f in at.dataframe if "evaluated" in f.value.columns]
+    assert preflight and int(preflight[0].iloc[0]["test"]) > 0 and preflight[0].iloc[0]["task"] == "gen-python"
+
+    broken = tmp_path / "mine.jsonl"
+    broken.write_text('{"id": "1", "intent": "add", "snippet": "a + b"}\n{"id": "2", "intent": \n', encoding="utf-8")
+    bad = {**good, "tasks": ["mine"], "custom_tasks": [{"name": "mine", "family": "generation",
+                                                        "language": "python", "path": str(broken),
+                                                        "input_field": "intent", "target_field": "snippet",
+                                                        "id_field": "id"}]}
+    at = _use_yaml(open_page(), yaml.safe_dump(bad))
+    at.button(key="launch.validate").click().run()
+    shown = " ".join(str(e.value) for e in [*at.error, *at.markdown, *at.caption])
+    assert "mine.jsonl" in shown and "line 2" in shown, shown
+    runs = workspace / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "validating must queue nothing"
