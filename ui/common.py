@@ -351,3 +351,19 @@ def ensure_worker(settings: Settings | None = None) -> dict[str, Any]:
     if status["alive"]:
         return {"started": False, "pid": status["pid"], "run": status["run"]}
     return engine.api.ensure_worker(settings)
+
+
+def show_fidelity(differences: list[dict[str, Any]], key: str) -> None:
+    """A spec's differences from the reference study's recipe (engine.api.fidelity): field, the
+    paper's value, this value and what it is known to change; those forced by the data or harness
+    available here are listed apart."""
+    if not differences:
+        st.success("Matches the reference study's recipe in every setting we track.")
+        return
+    frame = pd.DataFrame([{"field": d.get("field"), "paper": str(d.get("paper")), "this": str(d.get("this")),
+                           "what it changes": d.get("effect"),
+                           "why": "necessary here" if d.get("necessary") else "chosen"} for d in differences])
+    chosen = int((frame["why"] == "chosen").sum())
+    st.caption(f"{len(frame)} difference(s) from the reference recipe: {chosen} chosen, "
+               f"{len(frame) - chosen} necessary here (data or harness not available).")
+    table(frame.sort_values("why"), key, file_stem="fidelity")

@@ -164,6 +164,14 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     if errors or not report["ok"]:
         return result
     result["runs"] = engine.api.expand(data)
+    result["fidelity"] = engine.api.fidelity(data)
+    try:
+        with st.spinner("Planning the schedule of every run (counts the optimiser steps)…"):
+            plan = engine.api.plan_details(data)
+        result["schedules"] = [{"run": r.get("run_id"), "schedule": r.get("schedule"),
+                                "warnings": "; ".join(r.get("warnings") or [])} for r in plan.get("runs", [])]
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # shown, never fatal to validation
+        result["schedules_error"] = f"{type(exc).__name__}: {exc}"
     if data.get("kind", "run") == "run":
         try:
             with st.spinner("Realising the training mixture (loads the datasets)…"):
@@ -233,6 +241,14 @@ def _show_result(result: dict[str, Any]) -> None:
         st.success(f"Valid — {len(runs)} run(s) would be queued. Submit to queue them.")
         if result.get("data_report"):
             show_data_report(result["data_report"])
+        if result.get("schedules"):
+            st.markdown("**Schedule of each run** (warm-up and evaluation cadence in optimiser steps)")
+            common.table(pd.DataFrame(result["schedules"]), "launch-schedules", file_stem="schedules")
+        elif result.get("schedules_error"):
+            st.warning(f"The schedule could not be planned: {result['schedules_error']}")
+        if "fidelity" in result:
+            with st.expander("Against the reference study's recipe (fidelity)", expanded=False):
+                common.show_fidelity(result["fidelity"], "launch-fidelity")
         if runs:
             frame = pd.DataFrame(runs)
             if "tasks" in frame:

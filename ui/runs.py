@@ -222,6 +222,11 @@ def _detail_section(run_id: str) -> None:
             st.json(summary, expanded=False)
     with tabs[2]:
         st.json(detail.get("spec") or {}, expanded=2)
+        st.markdown("**Against the reference study's recipe**")
+        try:
+            common.show_fidelity(engine.api.run_fidelity(run_id), f"fidelity-{run_id}")
+        except (ValueError, KeyError) as exc:  # a spec this version cannot read
+            st.warning(f"The fidelity view is not available for this run: {exc}")
     with tabs[3]:
         mixture = detail.get("mixture")
         if mixture:

@@ -64,7 +64,7 @@ class ModelLimits:
 
     def count(self, texts: list[str]) -> list[int]:
         """Tokens of each prompt (chat template included): counted when the model has a tokenizer."""
-        tokenizer = _tokenizer(self.tokenizer) if self.tokenizer else None
+        tokenizer = tokenizer_from_file(self.tokenizer) if self.tokenizer else None
         if tokenizer is None:
             return [estimate(len(t)) for t in texts]
         countable = [i for i, t in enumerate(texts) if len(t) <= MAX_COUNTED_CHARS]
@@ -75,7 +75,7 @@ class ModelLimits:
         return out
 
 
-def _tokenizer(path: Path) -> Any:
+def tokenizer_from_file(path: Path) -> Any:
     """A `tokenizers.Tokenizer` from tokenizer.json (cached by path and mtime); None if it fails."""
     try:
         key = (str(path), path.stat().st_mtime_ns)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data import prepare as data
+from engine.data.tokens import tokenizer_from_file
 from engine.settings import Settings
 from engine.spec import RunSpec, StudySpec, expand_study, fidelity, schedule
 
@@ -133,12 +134,13 @@ def _counter(tokenizer_path: str | None, study: StudySpec | RunSpec, settings: S
     candidates += [m.id for m in models] + [str(settings.models_dir / m.id) for m in models]
     for candidate in candidates:
         if candidate and Path(candidate).expanduser().is_dir():
-            from transformers import AutoTokenizer
-
-            tok = AutoTokenizer.from_pretrained(str(Path(candidate).expanduser()))
+            # the `tokenizers` library on tokenizer.json: no torch/transformers in the app's process
+            tok = tokenizer_from_file(Path(candidate).expanduser() / "tokenizer.json")
+            if tok is None:
+                continue
 
             def count(text: str, tok: Any = tok) -> int:
-                return len(tok(text, add_special_tokens=False)["input_ids"])
+                return len(tok.encode(text, add_special_tokens=False).ids)
 
             return count, f"tokenizer {candidate}"
     return (lambda text: int(len(text) / CHARS_PER_TOKEN) + 1), f"estimated at {CHARS_PER_TOKEN} chars/token"

@@ -258,6 +258,10 @@ def test_validate_shows_the_data_preflight_and_refuses_a_broken_dataset(workspac
     assert not at.exception and not at.error, [e.value for e in at.error]
     preflight = [f.value for f in at.dataframe if "evaluated" in f.value.columns]
     assert preflight and int(preflight[0].iloc[0]["test"]) > 0 and preflight[0].iloc[0]["task"] == "gen-python"
+    schedules = [f.value for f in at.dataframe if "schedule" in f.value.columns]
+    assert schedules and "warm-up" in schedules[0].iloc[0]["schedule"], [w.value for w in at.warning]
+    fidelity = [f.value for f in at.dataframe if "what it changes" in f.value.columns]
+    assert fidelity and len(fidelity[0]) > 0  # a LoRA run on the public sample differs from the paper's QLoRA
 
     broken = tmp_path / "mine.jsonl"
     broken.write_text('{"id": "1", "intent": "add", "snippet": "a + b"}\n{"id": "2", "intent": \n', encoding="utf-8")
