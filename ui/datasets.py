@@ -76,6 +76,21 @@ def _found(data_dir: str) -> pd.DataFrame | None:
     return frame
 
 
+def _sources(data_dir: str) -> None:
+    """Per task, the training data in use (the full sets when fetched, else the public sample) and its
+    size against the reference study's."""
+    st.subheader("Against the reference study's data")
+    rows = engine.api.paper_data_sources(data_dir)
+    if not rows:
+        return
+    frame = pd.DataFrame(rows)
+    if "share" in frame:
+        frame["share"] = frame["share"].map(lambda s: "–" if s is None or pd.isna(s) else f"{100 * s:.1f}%")
+    st.caption("`codetune data fetch codexglue` downloads the full CodeXGLUE sets the paper trained on "
+               "(needs network); the loaders use them when present.")
+    common.table(frame, "data-sources", file_stem="data-sources")
+
+
 def _preview_section(data_dir: str, frame: pd.DataFrame) -> None:
     st.subheader("Preview")
     ok = frame[~frame["problem"].astype(bool)]
@@ -168,5 +183,6 @@ def render() -> None:
     frame = _found(data_dir)
     if frame is None:
         return
+    _sources(data_dir)
     _preview_section(data_dir, frame)
     _mixture_section(data_dir)

@@ -204,6 +204,9 @@ def test_data_page_counts_previews_and_mixes(seeded):
     counts = at.dataframe[0].value
     row = counts[counts["task"] == "gen-python"].iloc[0]
     assert int(row["train"]) == 374 and int(row["test"]) == 164
+    sources = next(f.value for f in at.dataframe if "paper_rows" in f.value.columns)
+    sum_python = sources[sources["task"] == "sum-python"].iloc[0]
+    assert int(sum_python["paper_rows"]) == 251_820 and sum_python["share"].endswith("%")
     assert at.code and "def " in "\n".join(c.value for c in at.code)  # the preview of gen-python test
     at.selectbox(key="data.task").set_value("sum-java").run()
     at.selectbox(key="data.split").set_value("train").run()
