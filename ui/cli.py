@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     except SpecValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, KeyError, RuntimeError, ValueError) as exc:
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:  # OSError: a missing file, a full disk
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 1

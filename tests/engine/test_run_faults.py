@@ -277,3 +277,17 @@ def test_events_that_are_not_json_objects_are_skipped(tmp_path):
     events, offset = run.read_events()
     assert [e["type"] for e in events] == ["claimed", "done"]
     assert offset == run.events_path.stat().st_size
+
+
+def test_the_cli_reports_a_full_disk_as_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    from ui import cli
+
+    monkeypatch.setenv("CODETUNE_HOME", str(tmp_path))
+
+    def full_disk(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("engine.api.submit", full_disk)
+    assert cli.main(["submit", "demo-run", "--no-check"]) == 1
+    err = capsys.readouterr().err
+    assert "error: [Errno 28] No space left on device" in err and "Traceback" not in err
