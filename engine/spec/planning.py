@@ -212,12 +212,16 @@ def plan_details(spec: StudySpec | RunSpec, settings: Settings, tokenizer_path: 
 def paper_data_sources(data_dir: Path) -> list[dict[str, Any]]:
     """Per built-in task: the training data it reads now and its rows against the paper's
     (engine.api.paper_data_sources)."""
+    from engine.data.inventory import summarise
     from engine.spec.recipe import PAPER_TASK_DATA
     from engine.tasks.base import DataContext
     from engine.tasks.registry import builtin_tasks
 
     tasks = builtin_tasks()
-    rows = {t.name: len(t.load("train", DataContext(data_dir=data_dir, counting=True))) for t in tasks}
+    # the inventory's counts (cached while the data directory is unchanged), else count here
+    counted = {row["task"]: row.get("train") for row in summarise(data_dir)}
+    rows = {t.name: counted[t.name] if isinstance(counted.get(t.name), int)
+            else len(t.load("train", DataContext(data_dir=data_dir, counting=True))) for t in tasks}
     out = task_sources(RunSpec.model_validate({"model": "codetune/sources", "tasks": [t.name for t in tasks]}),
                        data_dir, rows)
     for item in out:
