@@ -7,6 +7,7 @@ the training seed, so every run evaluates the same samples and runs can be compa
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 from engine.data import mixture
 from engine.spec import RunSpec
 from engine.tasks.base import DataContext, Example
-from engine.tasks.registry import get_task
+from engine.tasks.registry import get_task, task_names
 from engine.tasks.task import Task
 
 
@@ -66,19 +67,36 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def prepare(spec: RunSpec, data_dir: Path, with_training: bool | None = None) -> PreparedData:
-    """Load and select a run's data (training data only for methods that train)."""
+Loads = dict[tuple[Any, ...], list[Example]]
+
+
+def _load(task: Task, split: str, ctx: DataContext, loads: Loads | None) -> list[Example]:
+    """task.load, reused from `loads` for a built-in task read the same way before (planning a study
+    prepares many runs over the same files)."""
+    if loads is None or task.name not in task_names():
+        return task.load(split, ctx)  # type: ignore[arg-type]
+    key = (task.name, split, str(ctx.data_dir), json.dumps(dict(ctx.options), sort_keys=True, default=str),
+           ctx.keep_docstrings, ctx.counting)
+    if key not in loads:
+        loads[key] = task.load(split, ctx)  # type: ignore[arg-type]
+    return list(loads[key])
+
+
+def prepare(spec: RunSpec, data_dir: Path, with_training: bool | None = None,
+            loads: Loads | None = None) -> PreparedData:
+    """Load and select a run's data (training data only for methods that train). `loads`: a cache
+    of loaded splits shared by the calls that prepare several runs (a study's plan)."""
     tasks = task_objects(spec)
     with_training = spec.trains if with_training is None else with_training
     out = PreparedData()
     pools: dict[str, list[Example]] = {}
     for name, task in tasks.items():
         ctx = context_for(spec, data_dir, name)
-        test = task.load("test", ctx)
+        test = _load(task, "test", ctx, loads)
         out.evaluation[name] = subset(test, spec.eval.limit, salt=f"eval:{name}")
         out.eval_sets[name] = task.eval_set(ctx)
         if with_training:
-            pool = task.load("train", ctx)
+            pool = _load(task, "train", ctx, loads)
             if spec.train.decontaminate:
                 # public splits overlap (e.g. CodeXGLUE translation: ~5% of test inputs are in train)
                 seen = {_normalise(ex.input) for ex in test}
@@ -86,7 +104,7 @@ def prepare(spec: RunSpec, data_dir: Path, with_training: bool | None = None) ->
                 out.decontaminated[name] = len(pool) - len(kept)
                 pool = kept
             pools[name] = pool
-            out.valid.extend(subset(task.load("valid", ctx), spec.train.valid_limit, salt=f"valid:{name}"))
+            out.valid.extend(subset(_load(task, "valid", ctx, loads), spec.train.valid_limit, salt=f"valid:{name}"))
     if with_training:
         available = {name: len(pool) for name, pool in pools.items()}
         out.shares = mixture.plan(available, spec.tasks, spec.mixture)

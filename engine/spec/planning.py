@@ -146,10 +146,12 @@ def _counter(tokenizer_path: str | None, study: StudySpec | RunSpec, settings: S
     return (lambda text: int(len(text) / CHARS_PER_TOKEN) + 1), f"estimated at {CHARS_PER_TOKEN} chars/token"
 
 
-def plan_run(spec: RunSpec, settings: Settings, count_tokens: Any, config: str = "") -> RunPlan:
-    """Plan one run: load its data, realise the mixture, count the training tokens and steps."""
+def plan_run(spec: RunSpec, settings: Settings, count_tokens: Any, config: str = "",
+             loads: data.Loads | None = None) -> RunPlan:
+    """Plan one run: load its data (`loads`: splits already loaded for other runs of the study),
+    realise the mixture, count the training tokens and steps."""
     data_dir = Path(spec.data_dir).expanduser() if spec.data_dir else settings.data_dir
-    prepared = data.prepare(spec, data_dir)
+    prepared = data.prepare(spec, data_dir, loads=loads)
     tasks = data.task_objects(spec)
     t = spec.train
     tokens = packed = 0
@@ -188,12 +190,13 @@ def plan_study(study: StudySpec | RunSpec, settings: Settings, tokenizer_path: s
     name = study.study_id() if isinstance(study, StudySpec) else study.run_id()
     plan = StudyPlan(name, token_source=source)
     cache: dict[str, RunPlan] = {}
+    loads: data.Loads = {}  # every run of a study reads the same files: load each split once
     items = ([(i.spec, i.config) for i in expand_study(study)] if isinstance(study, StudySpec)
              else [(study, study.label)])
     for spec, config in items:
         key = spec.spec_hash()
         if key not in cache:
-            cache[key] = plan_run(spec, settings, count, config)
+            cache[key] = plan_run(spec, settings, count, config, loads)
         plan.runs.append(cache[key])
     data_dir = settings.data_dir
     if isinstance(study, RunSpec) and study.data_dir:
