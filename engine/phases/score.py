@@ -67,7 +67,7 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
 
 def _execute(ctx: PhaseContext, generations: list[dict[str, Any]], examples: dict, tasks: dict) -> list[dict]:
     """Run every executable sample's test program in the sandbox (resumable by chunk)."""
-    from engine.scoring.sandbox import Limits, Program, run_many
+    from engine.scoring.sandbox import ForkServerPool, Limits, Program, run_many
 
     parts = Parts(ctx.run, "outcomes", OUTCOMES_SCHEMA)
     done = parts.done_rows()
@@ -78,23 +78,24 @@ def _execute(ctx: PhaseContext, generations: list[dict[str, Any]], examples: dic
     finished = len(done)
     if total:
         ctx.progress("score", finished, total, force=True)
-    for chunk in chunks(todo, EXEC_CHUNK):
-        programs = []
-        for g in chunk:
-            program = tasks[g["task"]].program(examples[(g["task"], g["sample_id"])], g["prediction"] or "")
-            programs.append(Program(source=program.source, language=program.language, limits=limits))
-        results = run_many(programs)
-        rows = [{
-            "run_id": ctx.run.run_id, "task": g["task"], "sample_id": g["sample_id"],
-            "sample_index": g["sample_index"], "status": out.status, "exit_code": out.exit_code,
-            "duration_s": out.duration_s, "stdout_tail": out.stdout_tail, "stderr_tail": out.stderr_tail,
-            "isolation": out.isolation, "reason": out.reason,
-        } for g, out in zip(chunk, results, strict=True)]
-        parts.write(rows)
-        done.extend(rows)
-        finished += len(rows)
-        ctx.progress("score", finished, total)
-        ctx.check_cancel()
+    with ForkServerPool() as pool:  # the sandbox's fork servers stay warm from one chunk to the next
+        for chunk in chunks(todo, EXEC_CHUNK):
+            programs = []
+            for g in chunk:
+                program = tasks[g["task"]].program(examples[(g["task"], g["sample_id"])], g["prediction"] or "")
+                programs.append(Program(source=program.source, language=program.language, limits=limits))
+            results = run_many(programs, pool=pool)
+            rows = [{
+                "run_id": ctx.run.run_id, "task": g["task"], "sample_id": g["sample_id"],
+                "sample_index": g["sample_index"], "status": out.status, "exit_code": out.exit_code,
+                "duration_s": out.duration_s, "stdout_tail": out.stdout_tail, "stderr_tail": out.stderr_tail,
+                "isolation": out.isolation, "reason": out.reason,
+            } for g, out in zip(chunk, results, strict=True)]
+            parts.write(rows)
+            done.extend(rows)
+            finished += len(rows)
+            ctx.progress("score", finished, total)
+            ctx.check_cancel()
     parts.finish(done)
     return done
 

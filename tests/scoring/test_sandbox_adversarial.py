@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from engine.scoring.sandbox import Limits, Program, isolation_info, run_many, run_program
+from engine.scoring.sandbox.runner import MODE_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +56,13 @@ def _needs(attribute: str, why: str) -> None:
     info = isolation_info()
     if not getattr(info, attribute):
         pytest.skip(f"{why} needs {attribute} isolation, this machine gives: {info.describe()}")
+
+
+@pytest.fixture(autouse=True, params=["forkserver", pytest.param("process", marks=pytest.mark.slow)])
+def sandbox_mode(request, monkeypatch):
+    """Every hostile program runs through the fork server (the default) and, in the slow suite, per program."""
+    monkeypatch.setenv(MODE_ENV, request.param)
+    return request.param
 
 
 @pytest.fixture()

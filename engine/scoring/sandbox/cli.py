@@ -10,8 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from engine.scoring.sandbox.batch import SANDBOX_MODES
 from engine.scoring.sandbox.model import LANGUAGES, Limits, Program
-from engine.scoring.sandbox.runner import isolation_available, run_program
+from engine.scoring.sandbox.runner import MODE_ENV, isolation_available, run_program
 
 _SUFFIXES = {".py": "python", ".java": "java", ".cs": "csharp"}
 
@@ -29,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="memory limit in MiB (default %(default)s)")
     parser.add_argument("--isolation", default="auto",
                         help="auto, or insist on one of bwrap, bwrap-root, unshare, none")
+    parser.add_argument("--mode", choices=SANDBOX_MODES,
+                        help=f"forkserver (a warm interpreter forks the program) or process (a fresh "
+                             f"container and interpreter); default ${MODE_ENV}, else forkserver")
     parser.add_argument("--show-isolation", action="store_true",
                         help="print what isolation this machine allows and exit")
     return parser
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot read {args.file}: {exc.strerror or exc}")
     source = raw.decode("utf-8", errors="surrogateescape")
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
-    outcome = run_program(Program(source=source, language=language, limits=limits), isolation=args.isolation)
+    outcome = run_program(Program(source=source, language=language, limits=limits), isolation=args.isolation,
+                          mode=args.mode)
     print(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
     return 0 if outcome.passed else 1

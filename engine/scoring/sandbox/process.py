@@ -17,36 +17,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from engine.scoring.sandbox.forkserver_inside import Tail as _Tail
 from engine.scoring.sandbox.isolation import Launch, kill_uid
 
 _CHUNK = 64 * 1024
 _POLL_S = 0.05
 # After the main process has exited, how long to drain output still held by its pipes.
 _DRAIN_S = 2.0
-
-
-class _Tail:
-    """The last `cap` bytes of a stream, plus how many bytes went by in total."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.total = 0
-        self._buffer = bytearray()
-
-    def add(self, chunk: bytes) -> None:
-        """Account for chunk and keep it, dropping what falls out of the last `cap` bytes."""
-        self.total += len(chunk)
-        self._buffer += chunk
-        if len(self._buffer) > 2 * self.cap:  # trim in batches, not on every chunk
-            del self._buffer[: len(self._buffer) - self.cap]
-
-    def text(self) -> str:
-        """The kept bytes as text, headed by a line saying how much was dropped, if any."""
-        kept = bytes(self._buffer[-self.cap:]) if self.cap else b""
-        body = kept.decode("utf-8", errors="replace")
-        dropped = self.total - len(kept)
-        return f"[... {dropped} bytes dropped ...]\n{body}" if dropped > 0 else body
-
 
 
 @dataclass(frozen=True)
