@@ -127,6 +127,13 @@ def metric_infos() -> dict[str, MetricInfo]:
     return metrics.metric_infos()
 
 
+def glossary(metrics: tuple[str, ...] = ()) -> Any:
+    """engine.glossary.Glossary: what metrics (and `metrics`), outcomes, categories and rules mean."""
+    from engine.glossary import build
+
+    return build(tuple(metrics))
+
+
 # --- runs ----------------------------------------------------------------------------------------
 
 
@@ -312,6 +319,32 @@ def paired_tests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from engine.scoring.comparison import PairedInput, paired_family
 
     return [r.to_dict() for r in paired_family([PairedInput(**item) for item in items])]
+
+
+def verdicts(items: list[dict[str, Any]], resamples: int = 2000, seed: int = 0,
+             small_n: int = 30) -> list[dict[str, Any]]:
+    """Per-task verdicts of B against A (engine.scoring.verdict.VerdictInput fields per item)."""
+    from engine.scoring import verdict
+    return [v.to_dict() for v in verdict.verdicts([verdict.VerdictInput(**i) for i in items], resamples, seed, small_n)]
+
+
+def paired_bootstrap(a: list[float], b: list[float], resamples: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> dict[str, Any]:
+    """Seeded percentile bootstrap interval of mean(b) − mean(a) over aligned pairs (Interval fields)."""
+    from engine.scoring.verdict import paired_bootstrap as bootstrap
+    return bootstrap(a, b, resamples, seed, level).to_dict()
+
+
+def value_interval(values: list[float], pass_fail: bool, level: float = 0.95) -> dict[str, Any]:
+    """A value's interval: Wilson (pass/fail, no continuity correction) or mean ± t·sd/√n."""
+    from engine.scoring.verdict import value_interval as interval
+    return interval(values, pass_fail, level).to_dict()
+
+
+def summary_interval(n: int, mean: float, sd: float, pass_fail: bool, level: float = 0.95) -> dict[str, Any]:
+    """value_interval from n, mean and sd (n − 1) alone (for pass/fail mean is the share passed)."""
+    from engine.scoring.verdict import summary_interval as interval
+    return interval(n, mean, sd, pass_fail, level).to_dict()
 
 
 def paper_numbers() -> list[dict[str, Any]]:

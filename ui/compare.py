@@ -22,7 +22,7 @@ import streamlit as st
 import engine.api
 from engine.vocabulary import DONE, METRIC_GROUPS, config_rank, pass_at
 from store import queries
-from ui import common, figures, paired_tests, reference
+from ui import common, figures, intervals, paired_tests, reference, verdict, verdict_data
 from ui.formatting import is_missing, number, params_b, run_label, size_of
 
 # How the metric groups of engine.vocabulary read on the page (a group without a label shows its name).
@@ -184,18 +184,29 @@ def comparison_frame(
     return out.sort_values(["task", "metric", "position"]).reset_index(drop=True)
 
 
-def _show_table(frame: pd.DataFrame, baseline_name: str) -> None:
-    values = compare_pivot(frame, "value")
+def _show_table(frame: pd.DataFrame, baseline_name: str, with_n: pd.DataFrame) -> None:
+    """Values (with n and 95% intervals: `with_n` is ui.verdict_data.value_table), Δ, heatmap, bars."""
+    position = dict(zip(frame["column"], frame["position"], strict=True))
+    values = compare_pivot(with_n.assign(position=with_n["column"].map(position)), "text") if not with_n.empty else (
+        compare_pivot(frame, "value").map(number))
     deltas = compare_pivot(frame, "delta")
     tabs = st.tabs(["Values", "Δ vs baseline", "Δ heatmap", "Bars"])
     with tabs[0]:
         common.table(
-            values.map(number),
+            values.fillna("–"),
             "compare-values",
             hide_index=False,
             file_stem="comparison",
-            download_frame=frame,
+            download_frame=frame.merge(with_n[["task", "metric", "column", "n", "k", "low", "high"]],
+                                       on=["task", "metric", "column"], how="left") if not with_n.empty else frame,
         )
+        st.caption("n = samples behind each value: `0.25 (1/4)` is k of n samples passing; `0.312 ± 0.040` is the "
+                   "half-width of its 95% interval (t on per-sample values; Wilson for pass/fail, in the download).")
+    if frame["column"].nunique() < 2:
+        for tab in tabs[1:]:
+            with tab:
+                st.info("Only one column is selected: there is nothing to compare it with.")
+        return
     with tabs[1]:
         missing = [c for c in deltas.columns if deltas[c].isna().all()]
         if missing:
@@ -215,7 +226,9 @@ def _show_table(frame: pd.DataFrame, baseline_name: str) -> None:
     with tabs[3]:
         metric_list = list(dict.fromkeys(frame["metric"]))
         metric = st.selectbox("metric", metric_list, key="compare.bar_metric")
-        st.plotly_chart(figures.metric_bars(frame, metric), key="compare-bars")
+        bars = intervals.metric_bars(with_n, metric) if not with_n.empty else figures.metric_bars(frame, metric)
+        st.plotly_chart(bars, key="compare-bars")
+        st.caption("Error bars: 95% intervals (Wilson for pass/fail, t for per-sample scores).")
 
 
 def compare_pivot(frame: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -252,8 +265,9 @@ def _show_scaling(frame: pd.DataFrame, info: pd.DataFrame) -> None:
     data["config"] = data["run_id"].map(config)
     data["size"] = data["run_id"].map(size)
     data = data.groupby(["task", "config", "params_b", "size"], as_index=False)["value"].mean()
+    data = _with_bands(data, info, metric)
     paper = _overlay(metric, list(data["task"].unique())) if overlay else None
-    st.plotly_chart(figures.scaling_lines(data, metric, paper), key="compare-scaling")
+    st.plotly_chart(intervals.scaling_with_bands(data, metric, paper), key="compare-scaling")
     if data["params_b"].nunique() < 2:
         st.caption("One model size only: add runs of other sizes to see a scaling trend.")
     table = data.rename(columns={"value": metric})
@@ -266,6 +280,17 @@ def _show_scaling(frame: pd.DataFrame, info: pd.DataFrame) -> None:
             how="outer",
         )
     common.table(table, "compare-scaling", file_stem="scaling")
+
+
+def _with_bands(data: pd.DataFrame, info: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The scaling rows with n and the 95% interval of each (task, size, configuration)."""
+    by_config = _columns(info, "config")
+    found = verdict_data.value_table(common.query, by_config, list(data["task"].unique()), [metric])
+    if found.empty:
+        return data.assign(n=float("nan"), low=float("nan"), high=float("nan"))
+    data = data.assign(column=[f"{s} {c}" for s, c in zip(data["size"], data["config"], strict=True)])
+    found = found[["task", "column", "n", "low", "high"]]
+    return data.merge(found, on=["task", "column"], how="left").drop(columns=["column"])
 
 
 def _overlay(metric: str, tasks: list[str]) -> pd.DataFrame:
@@ -360,13 +385,25 @@ def _compare_runs() -> None:
     if frame.empty:
         st.info("No metric values for this selection: pick other tasks or metrics, or runs that finished scoring.")
         return
+    verdict.show(_columns(info, mode), baseline, tasks or None)
     st.subheader("Per task and metric")
     st.caption(
         f"{info.shape[0]} run(s); columns ordered by model size and configuration; Δ against **{baseline_name}**."
     )
-    _show_table(frame, baseline_name)
+    _show_table(frame, baseline_name, verdict_data.value_table(common.query, _columns(info, mode), tasks or None,
+                                                               metrics or None))
     paired_tests.show(frame, info, _columns(info, mode), mode, baseline, baseline_name)
     _show_scaling(frame, info)
+    from ui import transfer  # the "Task transfer" expander, when MT runs over several task subsets are chosen
+
+    transfer.show(list(info["run_id"]), dict(zip(info["run_id"], info["name"], strict=True)))
+    with st.expander("Cost and frontier", expanded=False):
+        from ui import cost  # the cost table and the quality-vs-cost Pareto frontier (ui/cost.py)
+
+        cost.show(list(info["run_id"]), dict(zip(info["run_id"], info["name"], strict=True)))
     with st.expander("The runs in this comparison"):
         shown = info.drop(columns=["rank"]).assign(tasks=info["tasks"].map(", ".join))
         common.table(shown, "compare-runs", file_stem="compared-runs")
+    from ui.report import button as report_button  # the report to take away (ui/report)
+
+    report_button.show(_columns(info, mode), baseline)

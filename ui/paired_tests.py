@@ -8,8 +8,9 @@ HumanEval-X: such pairs are listed as not paired instead of being tested on noth
 
 Which metrics get a paired test is the metric metadata's call (engine.vocabulary.describe_metric over
 engine.api.metric_infos: a metric with per-sample values and a `paired_test`), so a newly registered
-metric gets one without a change here. Per-sample inputs come from store.queries (paired_pass for
-pass@1 from the execution outcomes, paired_scores for scored metrics), the statistics from
+metric gets one without a change here. Per-sample inputs come from ui.verdict_data.paired_values
+(store.queries' paired_pass for pass@1 from the execution outcomes, paired_scores for scored
+metrics; the verdict panel pairs the same way), the statistics from
 engine.api.paired_tests (R's McNemar with its continuity correction on pass/fail, the paper's
 convention; Wilcoxon signed-rank with Cliff's delta otherwise; NA p-values stay out of the family).
 """
@@ -23,8 +24,8 @@ import pandas as pd
 import streamlit as st
 
 import engine.api
-from engine.vocabulary import headline_metric, pass_at
-from ui import common
+from engine.vocabulary import headline_metric
+from ui import common, verdict_data
 from ui.formatting import is_missing, number, p_value
 
 AUTO_TEST_LIMIT = 24  # paired tests run without a click up to this many comparisons
@@ -90,19 +91,7 @@ def pairs(
 
 
 def _paired_inputs(pair: dict[str, Any]) -> dict[str, Any] | None:
-    if pair["metric"] == pass_at(1):  # pass/fail per sample comes from the execution outcomes
-        data = common.query("paired_pass", run_a=pair["run_a"], run_b=pair["run_b"], task=pair["task"])
-        a, b = data["passed_a"].astype(float).tolist(), data["passed_b"].astype(float).tolist()
-    else:
-        data = common.query(
-            "paired_scores",
-            run_a=pair["run_a"],
-            run_b=pair["run_b"],
-            task=pair["task"],
-            metric=pair["metric"],
-        )
-        data = data[data["sample_index"] >= 0].dropna(subset=["value_a", "value_b"])  # per-sample rows only
-        a, b = data["value_a"].tolist(), data["value_b"].tolist()
+    a, b = verdict_data.paired_values(common.query, pair["run_a"], pair["run_b"], pair["task"], pair["metric"])
     if not a:
         return None
     return {
@@ -211,6 +200,7 @@ def show(
         "compare-paired",
         file_stem="paired-tests",
         download_frame=results,
+        column_config={"test": st.column_config.TextColumn("test", width="medium")},  # no "Wilcoxon signed-ra"
     )
     n_sig = int((results[chosen] == "✓").sum())
     st.caption(f"{n_sig} of {len(results)} differences survive the {correction} correction at α = 0.05.")

@@ -21,6 +21,8 @@ caches). Breakdowns over many runs read the per-run summaries the ingest keeps (
 
     runs.py        runs and studies: overview, one run, events, studies and their runs
     comparison.py  metrics, the comparison table, paired outcomes and scores, summaries
+    cost.py        the cost of runs: parameters, memory, training time, tokens/s, GPU-hours, MFU
+    intervals.py   n, mean and sd of per-sample scores and quality-measure means (values with intervals)
     samples.py     the Samples page: a filtered page of samples, one sample across runs
     quality.py     the Quality page: findings, analyser outcomes, quality measures
     reference.py   the reference runs (store.reference): runs, files, per-sample series, overlays
@@ -48,6 +50,8 @@ from store.queries.comparison import (
     sample_scores,
     tasks_present,
 )
+from store.queries.cost import run_costs
+from store.queries.intervals import measure_means, per_sample_values, score_summary
 from store.queries.quality import (
     findings_by_rule,
     findings_by_tool,
@@ -75,6 +79,7 @@ QUERIES: dict[str, Callable[..., pd.DataFrame]] = {
         generation_stats, sample_list, sample_detail, findings_by_tool, findings_by_rule,
         quality_measure_names, quality_status, quality_measures, quality_vs_correctness,
         reference_runs, reference_files, reference_series, reference_tests, reference_overlay, paired_measures,
+        run_costs, score_summary, measure_means, per_sample_values,
     )
 }
 
@@ -111,6 +116,7 @@ __all__ = [
     "reference_runs",
     "reference_series",
     "reference_tests",
+    "run_costs",
     "run_detail",
     "run_events",
     "run_metrics",
