@@ -31,7 +31,7 @@ from engine.runs.rundir import (
     write_table_atomic,
 )
 from engine.spec import RunSpec, parse_run_spec
-from engine.vocabulary import DONE, FAILED, Progress
+from engine.vocabulary import DONE, FAILED, Progress, model_size
 
 _WORDS = np.array([
     "def", "return", "for", "while", "if", "else", "elif", "import", "from", "class", "self", "value",
@@ -79,6 +79,29 @@ def spec_for(model: str, method: str, tasks: Sequence[str], seed: int = 42, **ex
     return parse_run_spec(data)
 
 
+def training_cost(spec: RunSpec, seed: int, n_train_events: int) -> dict[str, Any] | None:
+    """Plausible cost records of a training run on an H100 (None for zero-shot): the parameters of the
+    model's size, a LoRA adapter's share of them, throughput falling with size (QLoRA's 4-bit matmuls
+    slower, FFT's optimiser heavier) and peak memory growing with it, with some run-to-run spread."""
+    factor = {"lora": 1.0, "qlora": 0.6, "fft": 0.7}.get(spec.method)
+    if factor is None:
+        return None
+    rng = np.random.default_rng(zlib.crc32(f"cost:{seed}".encode()))  # its own stream: the samples stay as before
+    size_b = model_size(spec.model.id)[1] or 0.5
+    total = int(size_b * 1e9)
+    trainable = total if spec.method == "fft" else int(total * 0.018 * spec.lora.r / 16)
+    rate = 8e4 / size_b * factor * float(rng.uniform(0.85, 1.15))
+    bytes_per_param = {"lora": 2.0, "qlora": 0.55, "fft": 16.0}[spec.method]
+    peak = total * bytes_per_param / 2**20 + 2000.0 * float(rng.uniform(0.9, 1.1))
+    tokens = 1_048_576 * max(n_train_events, 1)
+    rates = [(rate * float(rng.uniform(0.95, 1.05)), peak * min(1.0, 0.9 + 0.02 * i)) for i in range(n_train_events)]
+    device = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "world_size": 1}
+    return {"model_ready": {"trainable": trainable, "total": total, **device}, "rates": rates,
+            "trained": {"steps": n_train_events, "tokens_seen": tokens, "seconds": tokens / rate,
+                        "trainable": trainable, "total": total, **device, "peak_mem_mb": peak,
+                        "weights_bytes": int((total if spec.method == "fft" else trainable) * 2)}}
+
+
 def write_run(
     runs_dir: Path,
     spec: RunSpec,
@@ -109,13 +132,19 @@ def write_run(
         error={"phase": "train", "type": "RuntimeError", "message": "boom"} if state == FAILED else None,
         submitted_at=now - 100, started_at=now - 90, finished_at=now - 1, attempts=1,
     )
+    cost = training_cost(spec, seed, n_train_events)
     with open(path / "events.jsonl", "w", encoding="utf-8") as fh:
         fh.write(json.dumps({"t": now - 90, "type": "phase", "phase": "train", "status": "start"}) + "\n")
+        if cost:
+            fh.write(json.dumps({"t": now - 90, "type": "model_ready", **cost["model_ready"]}) + "\n")
         for step in range(1, n_train_events + 1):
+            rate, peak = cost["rates"][step - 1] if cost else (1000.0, 512.0)
             fh.write(json.dumps({"t": now - 90 + step, "type": "train", "step": step, "loss": 2.0 / step,
-                                 "lr": 1e-4, "grad_norm": 1.0, "tokens_per_s": 1000.0, "peak_mem_mb": 512.0,
+                                 "lr": 1e-4, "grad_norm": 1.0, "tokens_per_s": rate, "peak_mem_mb": peak,
                                  "epoch": step / n_train_events}) + "\n")
         fh.write(json.dumps({"t": now - 60, "type": "eval", "step": n_train_events, "loss": 0.5}) + "\n")
+        if cost:
+            fh.write(json.dumps({"t": now - 55, "type": "trained", **cost["trained"]}) + "\n")
         fh.write(json.dumps({"t": now - 50, "type": "phase", "phase": "train", "status": "end"}) + "\n")
 
     keys: dict[str, list[Any]] = {"task": [], "sample_id": [], "prompt": [], "reference": []}
