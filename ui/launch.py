@@ -1,8 +1,11 @@
 """The Launch page: a single run or a study, from a preset or from scratch, validated in full, queued.
 
 State (st.session_state, per browser session):
-    launch.kind         'single run' | 'study'
+    launch.kind         'single run' | 'study' (a study on first open: the quick-compare preset)
     launch.editor       'Form' | 'YAML (advanced)'
+    launch.preset.run / launch.preset.study   the preset box of each kind: choosing a preset applies it
+                        to the form at once, so the form always starts from the preset shown
+                        (BLANK: the starting specs of ui.spec_defaults)
     launch.ver          bumps when a preset or YAML is loaded (form widgets start again from the data)
     launch.run / launch.study   the spec data the form holds (updated on every render)
     launch.yaml.run / launch.yaml.study   the YAML editors' text
@@ -24,6 +27,27 @@ from ui.spec_yaml import from_yaml, normalise, to_yaml
 
 KINDS = ("single run", "study")
 EDITORS = ("Form", "YAML (advanced)")
+BLANK = "(blank form)"
+# What a first visit shows: one click on Submit queues a comparison that finishes in minutes on a CPU.
+FIRST_KIND = "study"
+FIRST_PRESETS = {"study": "quick-compare", "single run": "demo-run"}
+
+
+def _preset_key(kind: str) -> str:
+    return "launch.preset.study" if kind == "study" else "launch.preset.run"
+
+
+def _preset_names(kind: str) -> dict[str, str]:
+    """The presets of this kind: name → description."""
+    wanted = "study" if kind == "study" else "run"
+    return {p["name"]: p.get("description") or "" for p in common.presets() if p.get("kind", "run") == wanted}
+
+
+def _preset_spec(kind: str, name: str) -> dict[str, Any]:
+    """The spec a preset box entry stands for (BLANK: the kind's starting spec)."""
+    if name == BLANK:
+        return default_study() if kind == "study" else default_run()
+    return common.preset_data(name)
 
 
 def _state_key(kind: str) -> str:
@@ -35,13 +59,22 @@ def _yaml_key(kind: str) -> str:
 
 
 def _init() -> None:
+    """First visit: each kind's form holds the preset its box shows (quick-compare for a study)."""
     state = st.session_state
-    state.setdefault("launch.kind", KINDS[0])
+    state.setdefault("launch.kind", FIRST_KIND)
     state.setdefault("launch.editor", EDITORS[0])
     state.setdefault("launch.ver", 0)
-    state.setdefault("launch.run", default_run())
-    state.setdefault("launch.study", default_study())
     for kind in KINDS:
+        if _preset_key(kind) not in state:
+            first = FIRST_PRESETS[kind]
+            state[_preset_key(kind)] = first if first in _preset_names(kind) else BLANK
+        if _state_key(kind) not in state:
+            try:
+                data = _preset_spec(kind, state[_preset_key(kind)])
+            except Exception:  # pylint: disable=broad-exception-caught  # an unreadable preset: start blank
+                state[_preset_key(kind)] = BLANK
+                data = _preset_spec(kind, BLANK)
+            state[_state_key(kind)] = normalise(data)
         state.setdefault(_yaml_key(kind), to_yaml(state[_state_key(kind)]))
 
 
@@ -73,49 +106,44 @@ def _on_kind_change() -> None:
     st.session_state.pop("launch.result", None)
 
 
-def _on_load_preset() -> None:
-    name = st.session_state.get("launch.preset")
-    if not name:
-        return
+def _apply_preset(kind: str) -> None:
+    """Put the preset chosen in the kind's box into its form and YAML editor."""
+    name = st.session_state.get(_preset_key(kind)) or BLANK
     try:
-        data = common.preset_data(name)
+        data = _preset_spec(kind, name)
     except Exception as exc:  # pylint: disable=broad-exception-caught
         st.session_state["launch.yaml_problem"] = f"preset {name!r} cannot be read: {exc}"
         return
-    kind = "study" if data.get("kind") == "study" or "configurations" in data else "single run"
-    st.session_state["launch.kind"] = kind
     _load(kind, data)
 
 
 def _preset_picker() -> None:
-    presets = common.presets()
+    """The preset box of the current kind: choosing an entry applies it (no separate click)."""
     kind = st.session_state["launch.kind"]
-    wanted = "study" if kind == "study" else "run"
-    matching = [p for p in presets if p.get("kind", "run") == wanted]
+    descriptions = _preset_names(kind)
+    options = [*descriptions, BLANK]
+    key = _preset_key(kind)
+    if st.session_state.get(key) not in options:  # a preset file went away: show what the form holds
+        st.session_state[key] = BLANK
     cols = st.columns([5, 1], vertical_alignment="bottom")
-    if not matching:
-        with cols[0]:
-            st.caption(
-                f"No {wanted} presets in presets/ — fill in the form, or switch to "
-                f"{'single run' if wanted == 'study' else 'study'}."
-            )
-        return
-    names = [p["name"] for p in matching]
-    descriptions = {p["name"]: p.get("description") or "" for p in matching}
     with cols[0]:
         st.selectbox(
             "preset",
-            names,
-            key="launch.preset",
-            format_func=lambda n: f"{n} — {descriptions[n]}" if descriptions[n] else n,
-            help="shipped specs (presets/*.yaml): the paper's study and runs, the CPU demo",
+            options,
+            key=key,
+            on_change=_apply_preset,
+            args=(kind,),
+            format_func=lambda n: f"{n} — {descriptions[n]}" if descriptions.get(n) else n,
+            help="shipped specs (presets/*.yaml): choosing one fills the form with it (the paper's study and "
+            "runs, the CPU demos); edit the form afterwards as you like",
         )
     with cols[1]:
         st.button(
-            "Load preset",
-            key="launch.load_preset",
-            on_click=_on_load_preset,
-            help="replace the form's content with the preset",
+            "Reset to preset",
+            key="launch.reset_preset",
+            on_click=_apply_preset,
+            args=(kind,),
+            help="discard your edits: the form holds the chosen preset again",
             width="stretch",
         )
 

@@ -276,7 +276,9 @@ def study_form(data: Mapping[str, Any], key: str, catalogue: Mapping[str, Any]) 
     st.caption(
         "Each configuration runs once per model: mode 'multi' trains one model on every task; "
         "'single' trains one per family (or per task, with group by = task). Overrides are deep-merged "
-        "into the base settings, e.g. {train: {optimizer: adamw_8bit}}."
+        "into the base settings, e.g. {train: {optimizer: adamw_8bit}}. Transfer makes a task-transfer "
+        "design: multi-task runs over task subsets plus each task's single-task run, e.g. "
+        "{subsets: leave_one_out, unit: family} (subsets: leave_one_out, pairs, all or [[gen-python, sum-java]])."
     )
     configs = model_table(
         StudyConfig, data.get("configurations") or [], f"{key}.configurations", required=("name", "method")

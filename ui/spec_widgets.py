@@ -275,8 +275,26 @@ def model_fields(
 
 
 def _cell(value: Any, kind: str) -> Any:
-    if kind == "dict":
-        return yaml.safe_dump(value, default_flow_style=True).strip() if value else ""
+    """A field's value as a table cell: mappings (a dict, a nested model such as a configuration's
+    `transfer`) as one-line YAML, lists as comma-separated text (a list cell cannot be edited)."""
+    if kind in ("dict", "model"):
+        return yaml.safe_dump(value, default_flow_style=True, width=1000).strip() if value else ""
+    if kind in ("list_str", "list_int") and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def _from_cell(value: Any, kind: str) -> Any:
+    """A table cell back to the field's value (text validation can name when it is not)."""
+    if not isinstance(value, str):
+        return value
+    if kind in ("dict", "model"):
+        parsed, _ = from_yaml(value)
+        return parsed if parsed is not None else value
+    if kind == "list_int":
+        return _int_list(value)
+    if kind == "list_str":
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
     return value
 
 
@@ -311,11 +329,10 @@ def model_table(
             )
             dtypes[name] = "Float64"
         else:
-            config[name] = st.column_config.TextColumn(
-                label,
-                help=(helptext or "") + (" (YAML, e.g. {train: {optimizer: adamw}})" if kind == "dict" else ""),
-                required=req,
-            )
+            hint = {"dict": " (YAML, e.g. {train: {optimizer: adamw}})",
+                    "model": f" (YAML with {', '.join(getattr(detail, 'model_fields', {}))})",
+                    "list_str": " (comma-separated)", "list_int": " (comma-separated)"}.get(kind, "")
+            config[name] = st.column_config.TextColumn(label, help=(helptext or "") + hint, required=req)
             dtypes[name] = "object"
     frame = pd.DataFrame(
         [{n: _cell(r.get(n), kinds[n]) for n in model.model_fields} for r in rows],
@@ -334,9 +351,8 @@ def model_table(
             if is_missing(value) or value == "":
                 continue
             kind = kinds[name]
-            if kind == "dict" and isinstance(value, str):
-                parsed, _ = from_yaml(value)
-                value = parsed if parsed is not None else value
+            if kind in ("dict", "model", "list_str", "list_int"):
+                value = _from_cell(value, kind)
             elif kind == "int" and isinstance(value, float) and value.is_integer():
                 value = int(value)
             elif kind == "bool":

@@ -15,6 +15,12 @@ exhausts memory). What the run survives is a warning: rows skipped, ids numbered
 longer than the context (training truncates them to train.max_length and drops those left without
 a completion).
 
+The model: engine.runs.queue.preflight already refuses a folder that is not there and, offline, a hub
+id not in the Hugging Face cache. Online, a hub id that is neither a local folder nor cached is
+asked of the hub (`model_problem`: one metadata request, HUB_TIMEOUT_S at most, its answer kept for
+a minute per model), so a model that does not exist or a hub that cannot be reached is an error
+before anything is queued rather than a run failing at load. CODETUNE_HUB_CHECK=0 skips the request.
+
 engine.runs.queue.preflight adds these errors to its own; `codetune validate`, the Launch page
 (engine.api.data_report) and `submit` all go through it. Files are read once per process while
 unchanged (see the caches in engine.tasks.rows and engine.data.inventory).
@@ -22,8 +28,11 @@ unchanged (see the caches in engine.tasks.rows and engine.data.inventory).
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -268,6 +277,76 @@ def _located(exc: DataError) -> str:
     return text[: text.rfind(". Fix: ")] if exc.fix and ". Fix: " in text else text
 
 
+HUB_TIMEOUT_S = 3.0  # a validation must stay quick where the network is down or filtered
+
+
+def _ask_hub(model_id: str, revision: str | None, timeout: float) -> str | None:
+    """None when the hub has the model; else why it cannot be loaded from there."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        HfApi().model_info(model_id, revision=revision, timeout=timeout)
+    except GatedRepoError:
+        return None  # it exists; loading it needs a token, which the load reports with its fix
+    except RevisionNotFoundError:
+        return f"the Hugging Face hub has no revision '{revision}' of it"
+    except RepositoryNotFoundError:
+        return "the Hugging Face hub has no such model (or it is private)"
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # any network failure reads the same
+        return f"the Hugging Face hub cannot be reached ({type(exc).__name__})"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _hub_answer(model_id: str, revision: str | None, minute: int) -> str | None:
+    del minute  # part of the key only: an answer is reused for a minute (a study asks once per model)
+    return _ask_hub(model_id, revision, HUB_TIMEOUT_S)
+
+
+def hub_status(model_id: str, revision: str | None = None) -> str | None:
+    """None when the hub has `model_id` (at `revision`); else why not (absent, unreachable). Asks the
+    hub at most once a minute per model, waiting HUB_TIMEOUT_S at most."""
+    return _hub_answer(model_id, revision, int(time.monotonic() // 60))
+
+
+def hub_check_enabled() -> bool:
+    """Whether the preflight may ask the hub (CODETUNE_HUB_CHECK=0 turns it off)."""
+    return os.environ.get("CODETUNE_HUB_CHECK", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def model_problem(spec: RunSpec, settings: Settings,
+                  probe: Callable[[str, str | None], str | None] | None = None) -> SpecError | None:
+    """The error for a model that is neither a local folder, nor in the Hugging Face cache, nor on a
+    hub this process can reach; None when it can be loaded (or the check is off). A missing folder
+    and an offline process are engine.runs.queue.preflight's to report."""
+    from engine.models.load import ModelNotAvailable, resolve_source  # light: no torch import
+
+    if settings.offline or not hub_check_enabled():
+        return None
+    try:
+        source = resolve_source(spec, settings)
+    except ModelNotAvailable:
+        return None
+    if source.local:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    model = spec.model
+    if isinstance(try_to_load_from_cache(model.id, model.gguf_file or "config.json", revision=model.revision), str):
+        return None
+    why = (probe or hub_status)(model.id, model.revision)
+    if why is None:
+        return None
+    return SpecError("model.id", model.id,
+                     f"model '{model.id}' is neither a local folder nor in the Hugging Face cache (or under "
+                     f"{settings.models_dir}), and {why}",
+                     "use a local folder saved with save_pretrained() (or one under the models directory, e.g. "
+                     "the demo's SmolLM2-135M-Instruct from `make model`), download it where the hub is "
+                     f"reachable (`huggingface-cli download {model.id}`), or check the id and the network "
+                     "(CODETUNE_HUB_CHECK=0 skips this check)")
+
+
 def data_report(spec: RunSpec, settings: Settings,
                 limits_of: Callable[[RunSpec, Settings], ModelLimits] = model_limits) -> DataReport:
     """Read every dataset the run names and report per file and task; `errors` make the spec invalid."""
@@ -293,7 +372,8 @@ def data_report(spec: RunSpec, settings: Settings,
         if splits:
             builder.check_splits(task, splits, task_report, position)
         report.tasks.append(task_report)
-    report.errors = builder.errors
+    problem = model_problem(spec, settings)
+    report.errors = ([problem] if problem else []) + builder.errors
     return report
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from engine.data import prepare as data
 from engine.data.tokens import tokenizer_from_file
 from engine.settings import Settings
-from engine.spec import RunSpec, StudySpec, expand_study, fidelity, schedule
+from engine.spec import CustomTaskSpec, RunSpec, StudySpec, expand_study, fidelity, schedule
 
 CHARS_PER_TOKEN = 3.5
 
@@ -61,11 +61,12 @@ class StudyPlan:
     runs: list[RunPlan] = field(default_factory=list)
     token_source: str = ""
     fidelity: list[dict[str, Any]] = field(default_factory=list)
+    designs: list[str] = field(default_factory=list)  # one line per task-transfer configuration
 
     def render(self) -> str:
         """The plan as text: per run its mixture, tokens, schedule and warnings; the data sources; the
         total; and every difference from the reference recipe."""
-        lines = [f"study {self.study}: {len(self.runs)} runs (tokens: {self.token_source})", ""]
+        lines = [f"study {self.study}: {len(self.runs)} runs (tokens: {self.token_source})", *self.designs, ""]
         total = 0
         for r in self.runs:
             total += r.tokens_to_train
@@ -198,11 +199,39 @@ def plan_study(study: StudySpec | RunSpec, settings: Settings, tokenizer_path: s
         if key not in cache:
             cache[key] = plan_run(spec, settings, count, config, loads)
         plan.runs.append(cache[key])
+    if isinstance(study, StudySpec):
+        plan.designs = transfer_designs(study)
     data_dir = settings.data_dir
     if isinstance(study, RunSpec) and study.data_dir:
         data_dir = Path(study.data_dir).expanduser()
     plan.fidelity = fidelity.study_differences(study, data_dir)
     return plan
+
+
+def transfer_designs(study: StudySpec) -> list[str]:
+    """One line per task-transfer configuration: its subsets and its single-task references."""
+    from engine.spec.study import transfer_subsets, transfer_units
+    from engine.tasks import registry
+
+    customs = [CustomTaskSpec.model_validate(c) for c in study.base.get("custom_tasks", [])]
+
+    def family(name: str) -> str:
+        return registry.family_of(name, customs)
+
+    lines = []
+    for config in study.configurations:
+        if config.transfer is None:
+            continue
+        tasks = [t.model_dump(mode="json") for t in study.tasks
+                 if config.families is None or family(t.name) in config.families]
+        unit = config.transfer.unit
+        units = [u for u, _ in transfer_units(tasks, unit, family)]
+        subsets = transfer_subsets(config.transfer, units)
+        refs = f"; against one single-task run per {unit}" if config.transfer.single else ""
+        lines.append(f"transfer design '{config.name}' over {'tasks' if unit == 'task' else 'task families'} "
+                     f"({', '.join(units)}): {len(subsets)} multi-{unit} run(s) per model "
+                     f"({'; '.join('+'.join(s) for s in subsets)}){refs}")
+    return lines
 
 
 def plan_details(spec: StudySpec | RunSpec, settings: Settings, tokenizer_path: str | None = None) -> dict[str, Any]:

@@ -42,14 +42,59 @@ def _run_dirs(home: Path) -> list[Path]:
     return [p for p in runs.iterdir() if not p.name.startswith(".")] if runs.is_dir() else []
 
 
+def _run_form(at, preset: str = "(blank form)"):
+    """Switch to a single run and choose `preset` in its box (the first visit shows a study)."""
+    at.radio(key="launch.kind").set_value("single run").run()
+    at.selectbox(key="launch.preset.run").set_value(preset).run()
+    return at, at.session_state["launch.ver"]
+
+
 def _use_yaml(at, text: str):
+    _run_form(at)
     at.radio(key="launch.editor").set_value("YAML (advanced)").run()
     at.text_area(key="launch.yaml.run").set_value(text).run()
     return at
 
 
-def test_form_has_a_widget_for_every_run_spec_field(workspace):
+@pytest.mark.usefixtures("workspace")
+def test_first_visit_shows_quick_compare_in_the_box_and_the_form():
+    """The preset box and the form agree from the first render: quick-compare, a study of three runs."""
     at = open_page()
+    assert not at.exception
+    assert at.radio(key="launch.kind").value == "study"
+    assert at.selectbox(key="launch.preset.study").value == "quick-compare"
+    assert at.text_input(key="study0.name").value == "quick-compare"
+    assert at.multiselect(key="study0.tasks.names").value == ["gen-python", "sum-python"]
+    assert "3 run(s)" in " ".join(c.value for c in at.caption)
+    # the single-run box agrees with its form too
+    at.radio(key="launch.kind").set_value("single run").run()
+    assert at.selectbox(key="launch.preset.run").value == "demo-run"
+    assert at.text_input(key="run0.model.id").value == "SmolLM2-135M-Instruct"
+
+
+@pytest.mark.usefixtures("workspace")
+def test_choosing_a_preset_fills_the_form_without_another_click():
+    at = open_page()
+    at.selectbox(key="launch.preset.study").set_value("demo-transfer").run()
+    assert not at.exception
+    ver = at.session_state["launch.ver"]
+    assert at.text_input(key=f"study{ver}.name").value == "demo-transfer"
+    assert len(at.multiselect(key=f"study{ver}.tasks.names").value) == 6
+    assert "7 run(s)" in " ".join(c.value for c in at.caption)
+    at.radio(key="launch.editor").set_value("YAML (advanced)").run()
+    assert "name: demo-transfer" in at.text_area(key="launch.yaml.study").value
+    # edits are the user's; "Reset to preset" brings the preset back
+    at.radio(key="launch.editor").set_value("Form").run()
+    ver = at.session_state["launch.ver"]
+    at.text_input(key=f"study{ver}.name").set_value("mine").run()
+    at.button(key="launch.reset_preset").click().run()
+    ver = at.session_state["launch.ver"]
+    assert at.text_input(key=f"study{ver}.name").value == "demo-transfer"
+
+
+def test_form_has_a_widget_for_every_run_spec_field(workspace):
+    del workspace
+    at, ver = _run_form(open_page())
     assert not at.exception
     keys = {
         w.key
@@ -60,22 +105,14 @@ def test_form_has_a_widget_for_every_run_spec_field(workspace):
     for section in ("lora", "quant", "train", "eval", "resources", "mixture"):
         model = RunSpec.model_fields[section].annotation
         for name in model.model_fields:
-            assert f"run0.{section}.{name}" in keys, f"no widget for {section}.{name}"
-    for key in (
-        "run0.name",
-        "run0.model.id",
-        "run0.method",
-        "run0.tasks.names",
-        "run0.data_dir",
-        "run0.model.revision",
-        "run0.model.dtype",
-        "run0.model.trust_remote_code",
-    ):
-        assert key in keys, key
+            assert f"run{ver}.{section}.{name}" in keys, f"no widget for {section}.{name}"
+    for key in ("name", "model.id", "method", "tasks.names", "data_dir", "model.revision", "model.dtype",
+                "model.trust_remote_code"):
+        assert f"run{ver}.{key}" in keys, key
     assert len(at.data_editor) >= 1, "custom tasks table missing"
     # sensible defaults from the models
-    assert at.number_input(key="run0.train.learning_rate").value == pytest.approx(TrainSpec().learning_rate)
-    assert at.multiselect(key="run0.tasks.names").value == ["gen-python"]
+    assert at.number_input(key=f"run{ver}.train.learning_rate").value == pytest.approx(TrainSpec().learning_rate)
+    assert at.multiselect(key=f"run{ver}.tasks.names").value == ["gen-python"]
 
 
 def test_invalid_yaml_lists_every_error_and_queues_nothing(workspace, no_worker):
@@ -100,10 +137,10 @@ def test_invalid_yaml_lists_every_error_and_queues_nothing(workspace, no_worker)
 
 
 def test_invalid_form_values_are_all_reported(workspace, no_worker):
-    at = open_page()
-    at.number_input(key="run0.train.learning_rate").set_value(-0.5)
-    at.number_input(key="run0.lora.r").set_value(0)
-    at.number_input(key="run0.eval.timeout_s").set_value(9999.0).run()
+    at, ver = _run_form(open_page())
+    at.number_input(key=f"run{ver}.train.learning_rate").set_value(-0.5)
+    at.number_input(key=f"run{ver}.lora.r").set_value(0)
+    at.number_input(key=f"run{ver}.eval.timeout_s").set_value(9999.0).run()
     at.button(key="launch.validate").click().run()
     text = "\n".join(e.value for e in at.error)
     for path in ("train.learning_rate", "lora.r", "eval.timeout_s"):
@@ -135,10 +172,10 @@ def test_valid_submit_queues_the_run_and_asks_for_a_worker(workspace, fake_model
 
 
 def test_form_round_trips_through_yaml(workspace, fake_model, no_worker):
-    at = open_page()
-    at.text_input(key="run0.model.id").set_value(str(fake_model))
-    at.number_input(key="run0.train.max_steps").set_value(3)
-    at.selectbox(key="run0.method").set_value("qlora").run()
+    at, ver = _run_form(open_page())
+    at.text_input(key=f"run{ver}.model.id").set_value(str(fake_model))
+    at.number_input(key=f"run{ver}.train.max_steps").set_value(3)
+    at.selectbox(key=f"run{ver}.method").set_value("qlora").run()
     at.radio(key="launch.editor").set_value("YAML (advanced)").run()
     data = yaml.safe_load(at.text_area(key="launch.yaml.run").value)
     assert data["model"]["id"] == str(fake_model)
@@ -182,7 +219,6 @@ def test_study_editor_validates_a_custom_study(workspace, fake_model):
         "base": {"train": {"max_steps": 2}},
     }
     at = open_page()
-    at.radio(key="launch.kind").set_value("study").run()
     assert not at.exception
     assert at.text_input(key="study0.name").value  # the study form is drawn
     at.radio(key="launch.editor").set_value("YAML (advanced)").run()
@@ -200,11 +236,9 @@ def test_study_editor_validates_a_custom_study(workspace, fake_model):
 
 def test_presets_load_into_the_form(workspace):
     at = open_page()
-    at.radio(key="launch.kind").set_value("study").run()
-    names = at.selectbox(key="launch.preset").options
+    names = at.selectbox(key="launch.preset.study").options
     assert any(n.startswith("paper —") or n.startswith("paper") for n in names)
-    at.selectbox(key="launch.preset").set_value("paper")
-    at.button(key="launch.load_preset").click().run()
+    at.selectbox(key="launch.preset.study").set_value("paper").run()
     assert not at.exception
     ver = at.session_state["launch.ver"]
     assert at.text_input(key=f"study{ver}.name").value == "paper"
@@ -212,10 +246,7 @@ def test_presets_load_into_the_form(workspace):
     assert at.selectbox(key=f"study{ver}.base.train.schedule").value == "paper_scaled"
     assert at.number_input(key=f"study{ver}.base.train.warmup_steps").value == 0
     # the run preset
-    at.radio(key="launch.kind").set_value("single run").run()
-    at.selectbox(key="launch.preset").set_value("paper-mt-qlora-0.5b")
-    at.button(key="launch.load_preset").click().run()
-    ver = at.session_state["launch.ver"]
+    at, ver = _run_form(at, "paper-mt-qlora-0.5b")
     assert at.selectbox(key=f"run{ver}.method").value == "qlora"
     assert len(at.multiselect(key=f"run{ver}.tasks.names").value) == 6
 
@@ -226,7 +257,9 @@ def test_broken_yaml_says_where(workspace):
     assert any("not valid YAML" in e.value and "line" in e.value for e in at.error)
 
 
-@pytest.mark.parametrize("preset,kind", [("paper", "study"), ("paper-mt-qlora-0.5b", "single run")])
+@pytest.mark.parametrize("preset,kind", [("paper", "study"), ("paper-mt-qlora-0.5b", "single run"),
+                                         ("paper-rq3", "study"), ("demo-transfer", "study"),
+                                         ("quick-compare", "study")])
 def test_a_preset_through_the_form_keeps_its_identity(workspace, preset, kind):
     """Form → YAML of an unchanged preset is the same study / run as the preset file (same ids)."""
     from engine.spec import parse_spec
@@ -234,8 +267,7 @@ def test_a_preset_through_the_form_keeps_its_identity(workspace, preset, kind):
 
     at = open_page()
     at.radio(key="launch.kind").set_value(kind).run()
-    at.selectbox(key="launch.preset").set_value(preset)
-    at.button(key="launch.load_preset").click().run()
+    at.selectbox(key="launch.preset.study" if kind == "study" else "launch.preset.run").set_value(preset).run()
     at.radio(key="launch.editor").set_value("YAML (advanced)").run()
     key = "launch.yaml.study" if kind == "study" else "launch.yaml.run"
     edited = parse_spec(yaml.safe_load(at.text_area(key=key).value))
