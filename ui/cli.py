@@ -18,6 +18,7 @@ engine.api (validate, submit, run, watch and manage runs and studies) and the st
     codetune data fetch codexglue     download the full CodeXGLUE sets into the data directory (network)
     codetune sandbox FILE --lang L    run one program in the sandbox, print the outcome as JSON
     codetune reindex | ingest         rebuild / refresh the DuckDB index from the run directories
+    codetune report STUDY|RUN... --out DIR   a report to take away: HTML, CSV, LaTeX tables, figures
 
 SPEC is a YAML/JSON file or a preset name (see `codetune presets`).
 """
@@ -34,6 +35,7 @@ from typing import Any
 from engine import api
 from engine.settings import Settings
 from engine.spec import SpecValidationError, StudySpec
+from ui.report import command as report_command
 
 
 def _load(spec_arg: str) -> Any:
@@ -453,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adjustment over every task × metric asked (both are in --json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+    report_command.add_parser(sub)
     return parser
 
 
