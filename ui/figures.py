@@ -30,6 +30,21 @@ def _style(fig: go.Figure, height: int = 360, title: str | None = None) -> go.Fi
     return fig
 
 
+def padded_range(values: Any, share: float = 0.08) -> list[float] | None:
+    """A y range around the data: the span padded by `share`; a constant series gets a range around
+    its value (±50% of it), since Plotly's default for zero span is ±1 (2e-4 drew as 0 on −1..1).
+    None when there is no finite value."""
+    series = pd.to_numeric(pd.Series(values, dtype="float64"), errors="coerce").dropna()
+    if series.empty:
+        return None
+    low, high = float(series.min()), float(series.max())
+    span = high - low
+    if span <= max(abs(high), abs(low)) * 1e-9:
+        pad = abs(high) * 0.5 or 1.0
+        return [low - pad, high + pad]
+    return [low - span * share, high + span * share]
+
+
 def empty_figure(message: str, height: int = 200) -> go.Figure:
     """A blank chart carrying a message (when there is nothing to plot yet)."""
     fig = go.Figure()
@@ -62,13 +77,15 @@ def events_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def training_curves(events: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Loss (train and eval), learning rate, tokens/s and peak memory against the optimiser step."""
+def training_curves(events: Sequence[Mapping[str, Any]], waiting: str = "no training steps logged yet") -> go.Figure:
+    """Loss (train and eval), learning rate, tokens/s and peak memory against the optimiser step;
+    `waiting` is the message shown before the first step (the Runs page says what is happening).
+    Each y axis is fitted to its data (padded_range), so a constant learning rate shows its value."""
     frame = events_frame(events)
     train = frame[frame["type"] == "train"].dropna(subset=["step"])
     evals = frame[(frame["type"] == "eval") & frame["loss"].notna()].dropna(subset=["step"])
     if train.empty and evals.empty:
-        return empty_figure("no training steps logged yet (zero-shot runs do not train)")
+        return empty_figure(waiting)
     fig = make_subplots(
         rows=2,
         cols=2,
@@ -126,15 +143,38 @@ def training_curves(events: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig.update_xaxes(title_text="step", row=2, col=1)
     fig.update_xaxes(title_text="step", row=2, col=2)
     fig.update_yaxes(exponentformat="e", row=1, col=2)
-    return _style(fig, 460)
+    if train["step"].nunique() <= 10:  # a few steps: whole-number ticks, not 1.2, 1.4, ...
+        fig.update_xaxes(dtick=1)
+    fig = _style(fig, 480)
+    # Below the panels: above them the legend covered the subplot titles.
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0})
+    panels = {(1, 1): pd.concat([train["loss"], evals["loss"]]), (1, 2): train["lr"],
+              (2, 1): train["tokens_per_s"], (2, 2): train["peak_mem_mb"]}
+    for (row, col), values in panels.items():
+        fitted = padded_range(values)
+        if fitted is not None:
+            fig.update_yaxes(range=fitted, row=row, col=col)
+    return fig
 
 
 def generation_progress(events: Sequence[Mapping[str, Any]]) -> go.Figure | None:
-    """Samples generated over time (None when the run has not generated yet)."""
+    """Samples generated over time (None when the run has not generated yet). With one progress
+    report (one batch) there is no curve to draw: the figure is the number itself."""
     frame = events_frame(events)
     gen = frame[frame["type"] == "generate"].dropna(subset=["done", "t"])
     if gen.empty:
         return None
+    total = gen["total"].dropna()
+    if gen["t"].nunique() < 2:
+        fig = go.Figure(
+            go.Indicator(
+                mode="number",
+                value=float(gen["done"].max()),
+                number={"suffix": f" / {int(total.max())}" if not total.empty else "", "valueformat": ",d"},
+                title={"text": "samples generated (one batch so far)"},
+            )
+        )
+        return _style(fig, 180)
     start = gen["t"].min()
     fig = go.Figure()
     fig.add_trace(
@@ -146,10 +186,9 @@ def generation_progress(events: Sequence[Mapping[str, Any]]) -> go.Figure | None
             line={"color": "#2f6fde"},
         )
     )
-    total = gen["total"].dropna()
     if not total.empty:
         fig.add_hline(y=float(total.max()), line_dash="dot", annotation_text=f"total {int(total.max())}")
-    fig.update_xaxes(title_text="seconds since generation started")
+    fig.update_xaxes(title_text="seconds since generation started", rangemode="tozero")
     fig.update_yaxes(title_text="samples", rangemode="tozero")
     return _style(fig, 260, "generation progress")
 
@@ -206,6 +245,10 @@ def delta_heatmap(delta: pd.DataFrame, baseline: str) -> go.Figure:
         return empty_figure("no deltas: pick a baseline that has metrics")
     rows = [f"{t} · {m}" for t, m in delta.index]
     values = delta.to_numpy(dtype=float)
+    finite = values[~pd.isna(values)]
+    if finite.size == 0 or not finite.any():
+        # One run (the baseline against itself) gives a grid of zeros that reads like a result.
+        return empty_figure("every Δ is 0: only the baseline is selected, or the runs agree exactly")
     scale = float(pd.Series(abs(values.ravel())).max(skipna=True) or 1.0)
     fig = go.Figure(
         go.Heatmap(
@@ -235,6 +278,9 @@ def scaling_lines(frame: pd.DataFrame, metric: str, paper: pd.DataFrame | None =
     if data.empty:
         return empty_figure(f"no {metric} values with a known model size")
     has_paper = paper is not None and not paper.empty
+    if data["params_b"].nunique() < 2 and not has_paper:
+        # One size per configuration: a panel of single dots says nothing a table does not.
+        return empty_figure("one model size only: a scaling line needs two or more sizes (values in the table)")
     tasks = sorted(data["task"].unique())
     n_cols = min(3, len(tasks))
     n_rows = -(-len(tasks) // n_cols)
@@ -293,21 +339,33 @@ def scaling_lines(frame: pd.DataFrame, metric: str, paper: pd.DataFrame | None =
 
 
 def findings_bars(frame: pd.DataFrame) -> go.Figure:
-    """Findings per analysed sample, by run, stacked by tool · category."""
+    """Findings per analysed sample, by run, stacked by category within one panel per tool.
+
+    Tools are never stacked together: two analysers of the same code (checkstyle-sun and
+    checkstyle-google) would count the same lines twice. Each panel has its own y axis.
+    """
     if frame.empty:
         return empty_figure("no findings for these runs")
     data = frame.copy()
-    data["tool · category"] = data["tool"].astype(str) + " · " + data["category"].astype(str)
+    tools = sorted(data["tool"].astype(str).unique())
+    n_cols = min(3, len(tools))
+    n_rows = -(-len(tools) // n_cols)
     fig = px.bar(
         data,
         x="run",
         y="per_sample",
-        color="tool · category",
+        color="category",
+        facet_col="tool",
+        facet_col_wrap=n_cols,
+        facet_row_spacing=0.25 / n_rows if n_rows > 1 else 0.03,
+        category_orders={"tool": tools},
         barmode="stack",
         hover_data=["task", "n_findings", "n_samples"],
         labels={"per_sample": "findings per sample", "run": ""},
     )
-    return _style(fig, 420)
+    fig.update_yaxes(matches=None, showticklabels=True, rangemode="tozero")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    return _style(fig, 120 + 300 * n_rows)
 
 
 def rule_bars(frame: pd.DataFrame) -> go.Figure:
@@ -332,6 +390,8 @@ def distribution(frame: pd.DataFrame, measure: str, kind: str = "box") -> go.Fig
     """A measure's per-sample distribution per run (box or violin); `frame`: run, value, task."""
     if frame.empty:
         return empty_figure(f"no values of {measure}")
+    if frame["value"].nunique() == 1:  # a box of zero height on a −1..1 axis: say the number instead
+        return empty_figure(f"every sample has {measure} = {frame['value'].iloc[0]:g}")
     maker = px.violin if kind == "violin" else px.box
     extra = {"box": True, "points": False} if kind == "violin" else {"points": False}
     fig = maker(frame, x="run", y="value", color="run", labels={"value": measure, "run": ""}, **extra)
@@ -343,6 +403,8 @@ def quality_vs_correctness(frame: pd.DataFrame, measure: str) -> go.Figure:
     """A measure's distribution split by test outcome (passed / failed / not executed), per run."""
     if frame.empty:
         return empty_figure(f"no {measure} values next to test outcomes")
+    if frame["value"].nunique() == 1:
+        return empty_figure(f"every sample has {measure} = {frame['value'].iloc[0]:g}, whatever its test outcome")
     fig = px.box(
         frame,
         x="run",
@@ -374,21 +436,45 @@ def dataset_counts(frame: pd.DataFrame) -> go.Figure:
 
 
 def mixture_shares(shares: pd.DataFrame) -> go.Figure:
-    """The realised training mixture: examples drawn per task (unique vs repeated) and availability."""
+    """The realised training mixture, two panels with their own scales: examples drawn per task
+    (unique vs repeated) and the share of each task's available examples that was used. (On one
+    axis, 32 drawn examples were invisible next to 10,000 available.)"""
     if shares.empty:
         return empty_figure("no training data (zero-shot runs do not train)")
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=shares["task"], y=shares["unique"], name="unique examples", marker_color="#2f6fde"))
-    fig.add_trace(go.Bar(x=shares["task"], y=shares["repeats"], name="repeats (over-sampled)", marker_color="#e07b39"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
+        subplot_titles=("examples drawn for training", "share of the available examples used"),
+    )
     fig.add_trace(
-        go.Scatter(
+        go.Bar(x=shares["task"], y=shares["unique"], name="unique examples", marker_color="#2f6fde"), row=1, col=1
+    )
+    fig.add_trace(
+        go.Bar(x=shares["task"], y=shares["repeats"], name="repeats (over-sampled)", marker_color="#e07b39"),
+        row=1,
+        col=1,
+    )
+    available = pd.to_numeric(shares["available"], errors="coerce")
+    used = pd.to_numeric(shares["unique"], errors="coerce") / available.where(available > 0)
+    fig.add_trace(
+        go.Bar(
             x=shares["task"],
-            y=shares["available"],
-            mode="markers",
-            name="available",
-            marker={"symbol": "line-ew-open", "size": 28, "color": "#333"},
-        )
+            y=used,
+            name="used of available",
+            marker_color="#7b6f8f",
+            text=[
+                f"{int(u):,} of {int(a):,}" if pd.notna(a) and pd.notna(u) else "–"
+                for u, a in zip(pd.to_numeric(shares["unique"], errors="coerce"), available, strict=True)
+            ],
+            textposition="outside",
+            cliponaxis=False,
+        ),
+        row=1,
+        col=2,
     )
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text="training examples")
-    return _style(fig, 320)
+    fig.update_yaxes(title_text="training examples", rangemode="tozero", row=1, col=1)
+    top = float(used.max()) if used.notna().any() else 1.0
+    fig.update_yaxes(tickformat=".0%", range=[0, min(1.0, top * 1.3) or 1.0], row=1, col=2)
+    return _style(fig, 340)

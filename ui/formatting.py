@@ -1,4 +1,5 @@
-"""Formatting for the dashboard: durations, times, numbers, run labels and state badges.
+"""Formatting for the dashboard: durations, times, numbers, run labels and state badges, a run's
+events as a readable timeline, and the words for what a run is doing (progress and curve captions).
 
 Pure functions (no Streamlit), so they are cheap to test and reuse in tables and figures. What the
 words mean (run states and their icons, model sizes) comes from engine.vocabulary: this module only
@@ -14,7 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from engine.vocabulary import STATE_STYLES, model_size
+from engine.vocabulary import (
+    ACTIVE_STATES,
+    CANCELLED,
+    DONE,
+    FAILED,
+    PHASES,
+    QUEUED,
+    STALLED,
+    STATE_STYLES,
+    model_size,
+)
 
 
 def is_missing(value: Any) -> bool:
@@ -148,3 +159,137 @@ def params_b(model: str | None, size: Any = None, params: Any = None) -> float |
 def humanise(name: str) -> str:
     """'learning_rate' → 'learning rate'."""
     return name.replace("_", " ")
+
+
+# --- the events timeline (Runs page, Events tab) -------------------------------------------------
+
+# Progress events logged many times in a row: collapsed into one timeline row per stretch.
+PROGRESS_EVENTS = ("train", "generate")
+
+
+def value_text(value: Any) -> str:
+    """A field of an event as short text: numbers via `number`, lists joined, mappings as 'k v'."""
+    if isinstance(value, Mapping):
+        if any(isinstance(v, Mapping) for v in value.values()):  # e.g. metrics per task: name the keys
+            return ", ".join(str(k) for k in value)
+        return ", ".join(f"{k} {value_text(v)}" for k, v in value.items() if not is_missing(v))
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, Mapping) and v for v in value):  # rows: name each by its first field
+            return ", ".join(value_text(next(iter(v.values()))) for v in value)
+        return ", ".join(value_text(v) for v in value)
+    return "" if is_missing(value) else number(value)
+
+
+def _event_name(event: Mapping[str, Any]) -> str:
+    kind = str(event.get("type") or "event")
+    if kind == "phase":
+        return f"{event.get('phase', '?')} phase {event.get('status', '')}".strip()
+    return {"train": "training steps", "generate": "generation progress"}.get(kind, humanise(kind))
+
+
+def _event_details(event: Mapping[str, Any]) -> str:
+    skip = {"t", "type"} | ({"phase", "status"} if event.get("type") == "phase" else set())
+    parts = []
+    for key, value in event.items():
+        if key in skip or is_missing(value) or value in ("", [], {}):
+            continue
+        text = value_text(value)
+        if key == "seconds":
+            text = f"took {duration(value)}"
+        elif key.endswith("hash"):
+            text = f"{humanise(key)} {text[:8]}"  # the run id carries the same 8 characters
+        else:
+            text = f"{humanise(key)} {text}"
+        parts.append(text)
+    return " · ".join(parts)
+
+
+def _collapsed(stretch: list[Mapping[str, Any]]) -> str:
+    """One line for a stretch of progress events: first → last of what they report."""
+    first, last = stretch[0], stretch[-1]
+    if first.get("type") == "train":
+        text = f"steps {value_text(first.get('step'))}–{value_text(last.get('step'))}"
+        if not is_missing(first.get("loss")) and not is_missing(last.get("loss")):
+            text += f" · loss {number(first['loss'], 3)} → {number(last['loss'], 3)}"
+    else:
+        text = f"{value_text(last.get('done'))} of {value_text(last.get('total'))} samples"
+    return f"{text} ({len(stretch)} reports)"
+
+
+def events_timeline(events: Sequence[Mapping[str, Any]], every_step: bool = False) -> pd.DataFrame:
+    """A run's events as a readable timeline: local time, time since the first event, what happened
+    and its details as text (no missing cells, no lists). Consecutive training-step and generation
+    reports collapse into one row each unless `every_step`."""
+    rows: list[dict[str, str]] = []
+    start = next((float(e["t"]) for e in events if not is_missing(e.get("t"))), None)
+    stretch: list[Mapping[str, Any]] = []
+
+    def add(event: Mapping[str, Any], details: str) -> None:
+        at = event.get("t")
+        rows.append({
+            "time": "" if is_missing(at) else time.strftime("%H:%M:%S", time.localtime(float(at))),
+            "since start": "" if is_missing(at) or start is None else duration(float(at) - start),
+            "event": _event_name(event),
+            "details": details,
+        })
+
+    def flush() -> None:
+        if stretch:
+            add(stretch[0], _collapsed(stretch) if len(stretch) > 1 else _event_details(stretch[0]))
+            stretch.clear()
+
+    for event in events:
+        if not every_step and event.get("type") in PROGRESS_EVENTS:
+            if stretch and stretch[0].get("type") != event.get("type"):
+                flush()
+            stretch.append(event)
+            continue
+        flush()
+        add(event, _event_details(event))
+    flush()
+    return pd.DataFrame(rows, columns=["time", "since start", "event", "details"])
+
+
+# --- what a run is doing (Runs page placeholders) -------------------------------------------------
+
+
+def _has_started_training(events: list[dict[str, Any]]) -> bool:
+    return any(e.get("type") in ("train", "eval") for e in events)
+
+
+def curves_waiting(detail: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """What the curves placeholder says before the first training step: what the run is doing."""
+    state, phase = detail.get("state"), detail.get("phase")
+    if detail.get("method") == "none":
+        return "zero-shot run: it does not train, so there are no training curves"
+    if _has_started_training(events):
+        return "no training steps logged"
+    if state == QUEUED:
+        return "queued: the curves start when a worker runs its first training step"
+    if state in (FAILED, CANCELLED):
+        return f"the run stopped ({state}) before its first training step"
+    if state == STALLED:
+        return "stalled before the first training step: waiting for a worker to resume it"
+    if phase == "prepare":
+        return "preparing the data: waiting for the first training step"
+    if phase == "train":
+        return "training is starting (loading the model): waiting for the first training step"
+    if state == DONE or (phase in PHASES and PHASES.index(phase) > PHASES.index("train")):
+        return "no training steps were logged for this run"
+    return "waiting for the first training step"
+
+
+def progress_text(detail: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """The overall progress bar's caption: the share, and what the run is doing now."""
+    state, phase = detail.get("state"), detail.get("phase")
+    text = f"overall {detail['overall']:.0%}"
+    if state == QUEUED:
+        return text + " · queued: waiting for a worker"
+    if state not in ACTIVE_STATES:
+        return text
+    done, total = detail.get("progress_done"), detail.get("progress_total")
+    if fraction(done, total) is not None:
+        return text + f" · {phase} {number(done)}/{number(total)}"
+    if phase == "train" and detail.get("method") != "none" and not _has_started_training(events):
+        return text + " · train: loading the model, waiting for the first step"
+    return text + (f" · {phase}" if phase else "")

@@ -27,11 +27,22 @@ from engine.vocabulary import (
     STORED_STATES,
 )
 from ui import common, figures
-from ui.formatting import age, duration, fraction, number, run_label, state_badge, timestamp
+from ui.formatting import (
+    age,
+    curves_waiting,
+    duration,
+    events_timeline,
+    number,
+    progress_text,
+    run_label,
+    state_badge,
+    timestamp,
+)
 from ui.launch import show_mixture
 
 REFRESH_S = 2.0
 MAX_EVENTS = 50_000
+LOG_LINES = (30, 200, 1000)
 MISSING = "missing"  # a study member whose run directory is gone (not a run state)
 
 
@@ -97,11 +108,17 @@ def _queue_section(active_before: bool) -> None:
         column_config={
             "progress": st.column_config.ProgressColumn(
                 "progress",
-                help=f"over the {len(PHASES)} phases: {', '.join(PHASES)}",
+                help=f"over the {len(PHASES)} phases, weighted by their usual cost: {', '.join(PHASES)}",
                 min_value=0.0,
                 max_value=1.0,
                 format="percent",
-            )
+            ),
+            # Wide enough for the longest words ("✖️ cancelled", "finished"): no cut-off chips.
+            "state": st.column_config.TextColumn("state", width=120),
+            "phase": st.column_config.TextColumn("phase", width=90),
+            "run": st.column_config.TextColumn("run", width="medium"),
+            "tasks": st.column_config.TextColumn("tasks", width="medium"),
+            "submitted": st.column_config.TextColumn("submitted", width=150),
         },
         download_frame=_history(rows),
     )
@@ -172,16 +189,7 @@ def _detail_section(run_id: str) -> None:
     cols[3].metric("attempts", detail.get("attempts") or 0)
     eta = _eta(events, detail)
     cols[4].metric("phase ETA", eta or "–")
-    phase_frac = fraction(detail.get("progress_done"), detail.get("progress_total"))
-    st.progress(
-        detail["overall"],
-        text=f"overall {detail['overall']:.0%}"
-        + (
-            f" · {detail.get('phase')} {detail.get('progress_done')}/{detail.get('progress_total')}"
-            if phase_frac is not None and state in ACTIVE_STATES
-            else ""
-        ),
-    )
+    st.progress(detail["overall"], text=progress_text(detail, events))
     if state == FAILED:
         error = detail.get("error") or status.get("error") or {}
         st.error(
@@ -195,7 +203,7 @@ def _detail_section(run_id: str) -> None:
     _actions(run_id, state)
     tabs = st.tabs(["Curves", "Metrics", "Spec", "Mixture", "Log", "Events"])
     with tabs[0]:
-        st.plotly_chart(figures.training_curves(events), key=f"curves-{run_id}")
+        st.plotly_chart(figures.training_curves(events, curves_waiting(detail, events)), key=f"curves-{run_id}")
         gen = figures.generation_progress(events)
         if gen is not None:
             st.plotly_chart(gen, key=f"gen-{run_id}")
@@ -216,6 +224,9 @@ def _detail_section(run_id: str) -> None:
             st.page_link(common.PAGES["compare"], label="Compare it with other runs", icon="➡️")
         else:
             st.info("No metrics yet: they appear after the score phase.")
+        from ui import cost  # tokens/s and (on a GPU) MFU of the run (ui/cost.py)
+
+        cost.show_run(run_id)
         summary = detail.get("train_summary")
         if summary:
             st.markdown("**Training summary**")
@@ -234,19 +245,50 @@ def _detail_section(run_id: str) -> None:
         else:
             st.info("The mixture is realised in the prepare phase.")
     with tabs[4]:
-        log = engine.api.log_tail(run_id, lines=200)
-        st.code(log or "(no log output yet)", language=None, height=360)
+        _log(run_id)
     with tabs[5]:
-        if events:
-            frame = pd.DataFrame(events[-500:])
-            common.table(
-                frame.astype(str),
-                f"events-{run_id}",
-                file_stem=f"{run_id}-events",
-                download_frame=pd.DataFrame(events).astype(str),
-            )
-        else:
-            st.caption("No events yet.")
+        _timeline(run_id, events)
+
+
+def _log(run_id: str) -> None:
+    """The log's tail, newest line at the bottom, shown whole (no inner scroll box to scroll down)."""
+    lines = st.columns([1, 5])[0].selectbox(
+        "last lines", LOG_LINES, key=f"runs.log_lines.{run_id}", help="the newest line is last"
+    )
+    log = engine.api.log_tail(run_id, lines=int(lines))
+    st.code(log or "(no log output yet)", language=None, wrap_lines=True)
+    if log:
+        st.caption(f"The last {len(log.splitlines())} line(s) of the log, newest at the bottom.")
+
+
+def _timeline(run_id: str, events: list[dict[str, Any]]) -> None:
+    """The events as a timeline: local times, what happened, its details in words."""
+    if not events:
+        st.caption("No events yet.")
+        return
+    every = st.toggle("every training step and generation batch", key=f"runs.every.{run_id}")
+    frame = events_timeline(events[-2000:] if every else events, every_step=every)
+    if not every:  # a few dozen rows: a static table wraps long details instead of cutting them off
+        st.table(frame, hide_index=True)
+        st.caption("Oldest first, newest at the bottom; times are local. Consecutive training steps and "
+                   "generation batches are collapsed into one row each.")
+        common.download_buttons(pd.DataFrame(events).astype(str), f"events-{run_id}", f"{run_id}-events")
+        return
+    common.table(
+        frame,
+        f"events-{run_id}",
+        file_stem=f"{run_id}-events",
+        height=min(36 * (len(frame) + 1) + 3, 36 * 26),  # the whole timeline when it is short
+        caption="Oldest first, newest at the bottom; times are local. Consecutive step and batch reports are "
+        "collapsed unless shown one by one.",
+        download_frame=pd.DataFrame(events).astype(str),
+        column_config={
+            "time": st.column_config.TextColumn("time", width=80),
+            "since start": st.column_config.TextColumn("since start", width=90),
+            "event": st.column_config.TextColumn("event", width=170),
+            "details": st.column_config.TextColumn("details", width="large"),
+        },
+    )
 
 
 def _actions(run_id: str, state: str | None) -> None:
@@ -372,7 +414,9 @@ def _studies_section(live: dict[str, dict[str, Any]]) -> None:
         f"study-{chosen}",
         file_stem=f"{chosen}-runs",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "state": st.column_config.TextColumn("state", width=120),
+            "phase": st.column_config.TextColumn("phase", width=90),
         },
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import engine.api
 from store.queries import SAMPLE_FILTERS
 from ui import common
 from ui.formatting import is_missing, number
@@ -94,6 +95,38 @@ def _code(text: Any, language: str | None, height: int | None = None) -> None:
     st.code("" if is_missing(text) else str(text), language=language, wrap_lines=True, height=height)
 
 
+def measures_table(measures: list[dict[str, Any]], words: Any) -> pd.DataFrame:
+    """A sample's quality measures as rows (tool, measure, value, meaning), `words` the glossary."""
+    return pd.DataFrame(
+        [
+            {
+                "tool": str(m.get("tool", "")),
+                "measure": str(m.get("measure", "")),
+                "value": number(m.get("value"), 2),
+                "meaning": words.help(str(m.get("measure", "")), str(m.get("tool", ""))),
+            }
+            for m in measures
+        ],
+        columns=["tool", "measure", "value", "meaning"],
+    )
+
+
+def findings_table(findings: list[dict[str, Any]]) -> pd.DataFrame:
+    """A sample's lint findings as rows: rule (tool and id), line, severity and message."""
+    return pd.DataFrame(
+        [
+            {
+                "rule": f"{f.get('tool', '')} {f.get('rule_id', '')}".strip(),
+                "line": "" if is_missing(f.get("line")) else str(int(f["line"])),
+                "severity": str(f.get("severity") or ""),
+                "message": str(f.get("message") or ""),
+            }
+            for f in findings
+        ],
+        columns=["rule", "line", "severity", "message"],
+    )
+
+
 def _run_card(row: dict[str, Any], name: str, task: str) -> None:
     st.markdown(f"**{name}**")
     st.markdown(
@@ -112,21 +145,24 @@ def _run_card(row: dict[str, Any], name: str, task: str) -> None:
         if row.get("stderr_tail"):
             with st.expander("stderr (tail)"):
                 _code(row["stderr_tail"], None)
+    words = engine.api.glossary()
     scores = row.get("scores") or []
     if scores:
-        st.markdown("scores: " + " · ".join(f"{s['metric']} **{number(s['value'], 3)}**" for s in scores))
+        st.markdown(
+            "scores: " + " · ".join(f"{s['metric']} **{number(s['value'], 3)}**" for s in scores),
+            help="\n\n".join(f"**{s['metric']}**: {words.help(s['metric'])}" for s in scores),
+        )
     findings = row.get("findings") or []
     if findings:
         with st.expander(f"{len(findings)} lint finding(s)", expanded=len(findings) <= 5):
-            st.dataframe(
-                pd.DataFrame(findings)[["tool", "rule_id", "category", "severity", "line", "message"]],
-                hide_index=True,
-            )
+            # A static table wraps its cells: in a third of the page a grid would cut the message off.
+            st.table(findings_table(findings), hide_index=True)
     else:
         st.caption("no lint findings")
     measures = row.get("measures") or []
     if measures:
-        st.caption("measures: " + ", ".join(f"{m['tool']} {m['measure']} {number(m['value'], 2)}" for m in measures))
+        with st.expander(f"{len(measures)} quality measures"):
+            st.table(measures_table(measures, words), hide_index=True)
     with st.expander("raw completion"):
         _code(row.get("completion"), None)
 

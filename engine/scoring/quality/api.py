@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.registry import Registry
-from engine.scoring.quality.base import Analyser, AnalyserUnavailable, failed, skipped
+from engine.scoring.quality.base import UNAVAILABLE_PREFIX, Analyser, AnalyserUnavailable, failed, skipped
 from engine.scoring.quality.model import LANGUAGES, AnalyserInfo, QualityConfig, Sample, ToolResult
 from engine.scoring.quality.prepare import input_problem
 
@@ -145,7 +145,7 @@ def _run_analyser(analyser: Analyser, samples: list[Sample], config: QualityConf
     try:
         analyser.check_available(config)
     except (AnalyserUnavailable, OSError, KeyError, ValueError) as exc:
-        return [failed(sample, name, f"tool unavailable: {exc}") for sample in samples]
+        return [failed(sample, name, f"{UNAVAILABLE_PREFIX} {exc}") for sample in samples]
     try:
         with tempfile.TemporaryDirectory(prefix=f"cts-quality-{name}-") as tmp:
             results = analyser.analyse_batch(samples, Path(tmp), config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,17 @@ from typing import ClassVar
 from engine.scoring.quality.model import SEVERITIES, Finding, QualityConfig, Sample, ToolResult
 
 DETAIL_LIMIT = 600
+# The prefix of every `failed` detail that means the analyser's tool is missing here (api._run_analyser
+# writes it; failure_kind reads it): only that cause is fixed by installing something.
+UNAVAILABLE_PREFIX = "tool unavailable:"
+# Why an analysis failed, from its detail (failure_kind): what the Quality page tells the user.
+FAILURE_KINDS = ("unavailable", "timeout", "unparseable", "crash", "other")
+_UNPARSEABLE = re.compile(r"cannot parse|could not analyse|syntax error|parse-error|SyntaxError", re.IGNORECASE)
+# The measures every finding analyser reports (severity_measures), with their meaning.
+SEVERITY_MEASURES = {
+    "findings": "findings in the sample (all severities)",
+    **{f"findings_{s}": f"findings of severity {s} in the sample" for s in SEVERITIES},
+}
 
 
 class AnalyserUnavailable(RuntimeError):
@@ -44,6 +56,7 @@ class Analyser(abc.ABC):
     default_for: the languages whose default analyser list includes it.
     description: one line saying what runs.
     categories: what each value of a finding's `category` means (empty for measure-only analysers).
+    measures: what each per-sample measure it reports means (the glossary and the Samples page show it).
     """
 
     name: ClassVar[str]
@@ -51,6 +64,7 @@ class Analyser(abc.ABC):
     default_for: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     categories: ClassVar[dict[str, str]] = {}
+    measures: ClassVar[dict[str, str]] = {}
 
     def check_available(self, config: QualityConfig) -> str:
         """What will run (e.g. the resolved program path); raises AnalyserUnavailable with the fix."""
@@ -96,6 +110,26 @@ def failed(sample: Sample, tool: str, detail: str) -> ToolResult:
 def skipped(sample: Sample, tool: str, detail: str) -> ToolResult:
     """The input is not analysable; no findings, no measures."""
     return ToolResult(key=sample.key, tool=tool, status="skipped", detail=shorten(detail))
+
+
+def failure_kind(status: str, detail: str) -> str:
+    """Why a `failed` analysis failed, from its detail: one of FAILURE_KINDS ('skipped' for a skip).
+
+    'unavailable' (the tool is missing here), 'timeout', 'unparseable' (the tool could not parse the
+    generated code: a property of the code, not of the setup), 'crash' (the analyser raised), 'other'.
+    """
+    if status == "skipped":
+        return "skipped"
+    text = detail or ""
+    if text.startswith(UNAVAILABLE_PREFIX):
+        return "unavailable"
+    if "timed out" in text:
+        return "timeout"
+    if _UNPARSEABLE.search(text):
+        return "unparseable"
+    if " crashed: " in text:
+        return "crash"
+    return "other"
 
 
 def severity_measures(findings: Sequence[Finding]) -> dict[str, float]:

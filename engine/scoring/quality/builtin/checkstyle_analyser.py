@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.scoring.quality.base import (
+    SEVERITY_MEASURES,
     Analyser,
     failed,
     join_details,
@@ -107,6 +108,7 @@ class _CheckstyleBase(Analyser):
     languages = ("java",)
     default_for = ("java",)
     categories = CHECK_PACKAGES
+    measures = SEVERITY_MEASURES
     config_file = ""
 
     def check_available(self, config: QualityConfig) -> str:

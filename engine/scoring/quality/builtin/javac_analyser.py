@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from engine.scoring.quality.base import (
+    SEVERITY_MEASURES,
     Analyser,
     AnalyserUnavailable,
     failed,
@@ -137,6 +138,11 @@ class JavacAnalyser(Analyser):
         "lint": "an -Xlint warning (rule = its key: rawtypes, unchecked, serial, ...); severity warning",
         "compiler-warning": "another compiler warning; severity warning",
         "note": "a compiler note (e.g. deprecated or unchecked API use summarised); severity info",
+    }
+
+    measures: ClassVar[dict[str, str]] = {
+        **SEVERITY_MEASURES,
+        "compiled": "1 when the compiler produced output for the sample, else 0",
     }
 
     def check_available(self, config: QualityConfig) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from engine.scoring.quality.base import Analyser, failed, ok, require_module
 from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
@@ -56,6 +57,18 @@ class LizardAnalyser(Analyser):
     default_for = ("python", "java", "csharp")
     description = "lizard: CCN, NLOC, token and parameter counts per function"
     # Measures only: lizard reports no findings, so it has no finding categories.
+    measures: ClassVar[dict[str, str]] = {
+        "function_count": "functions and methods in the sample",
+        "ccn": "cyclomatic complexity (independent paths), summed over the functions",
+        "ccn_max": "the most complex function's cyclomatic complexity",
+        "ccn_mean": "mean cyclomatic complexity per function",
+        "nloc": "lines of code without comments and blank lines (whole sample)",
+        "token_count": "tokens in the whole sample",
+        "function_nloc": "lines of code inside functions",
+        "parameter_count": "parameters, summed over the functions",
+        "parameter_count_max": "the most parameters of one function",
+        "parameter_count_mean": "mean parameters per function",
+    }
 
     def check_available(self, config: QualityConfig) -> str:
         return require_module("lizard")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from engine.scoring.quality.base import (
+    SEVERITY_MEASURES,
     Analyser,
     failed,
     join_details,
@@ -51,6 +52,11 @@ class McsAnalyser(Analyser):
     categories: ClassVar[dict[str, str]] = {
         "compile-error": "the code does not compile (rule = the CS error code); severity error",
         "compiler-warning": "a compiler warning at level 4 (rule = the CS warning code); severity warning",
+    }
+
+    measures: ClassVar[dict[str, str]] = {
+        **SEVERITY_MEASURES,
+        "compiled": "1 when the compiler produced output for the sample, else 0",
     }
 
     def check_available(self, config: QualityConfig) -> str:

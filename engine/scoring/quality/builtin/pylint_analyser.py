@@ -23,7 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from engine.scoring.quality.base import Analyser, failed, join_details, ok, require_module, severity_measures
+from engine.scoring.quality.base import (
+    SEVERITY_MEASURES,
+    Analyser,
+    failed,
+    join_details,
+    ok,
+    require_module,
+    severity_measures,
+)
 from engine.scoring.quality.model import Finding, QualityConfig, Sample, ToolResult
 
 NAME = "pylint"
@@ -63,6 +71,13 @@ class PylintAnalyser(Analyser):
         "R": "refactor: design smell (too many branches, duplicated code paths); severity info",
         "I": "informational (e.g. a suppressed message); severity info",
         "F": "fatal: pylint could not analyse the file (the sample is `failed`, not a finding)",
+    }
+
+    measures: ClassVar[dict[str, str]] = {
+        **SEVERITY_MEASURES,
+        **{f"count_{letter}": f"pylint messages of category {letter}" for letter in "EWCRI"},
+        "statements": "statements pylint counted",
+        "pylint_score": "the score pylint gives the file alone, 0-10, higher is better",
     }
 
     def check_available(self, config: QualityConfig) -> str:

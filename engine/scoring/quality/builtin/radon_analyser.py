@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.scoring.quality.base import Analyser, failed, ok, require_module
 from engine.scoring.quality.model import QualityConfig, Sample, ToolResult
@@ -79,6 +79,20 @@ class RadonAnalyser(Analyser):
     default_for = ("python",)
     description = "radon: cyclomatic complexity, maintainability index, raw line counts"
     # Measures only: radon reports no findings, so it has no finding categories.
+    measures: ClassVar[dict[str, str]] = {
+        "cc_blocks": "functions, methods and closures in the sample",
+        "cc_total": "cyclomatic complexity summed over those blocks",
+        "cc_max": "the most complex block's cyclomatic complexity",
+        "cc_mean": "mean cyclomatic complexity per block",
+        "maintainability_index": "maintainability index, 0-100, higher is easier to maintain",
+        "mi_rank": "maintainability rank: 1 = A (MI > 19), 2 = B (9-19), 3 = C (MI <= 9)",
+        "loc": "lines, all of them",
+        "lloc": "logical lines (statements)",
+        "sloc": "source lines (not blank, not comment-only)",
+        "comments": "comment lines",
+        "multi": "lines in multi-line strings (docstrings)",
+        "blank": "blank lines",
+    }
 
     def check_available(self, config: QualityConfig) -> str:
         return require_module("radon")
