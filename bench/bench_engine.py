@@ -2,10 +2,12 @@
 
 1. LoRA training tokens/s of a real model (default: SmolLM2-135M-Instruct, built by `make model`),
    through the engine's own training path (TRL SFTTrainer + the events callback).
-2. Generation tokens/s for 32 prompts, batched vs one at a time (same prompts, same greedy
-   settings, outputs checked equal), and the ratio.
+2. Generation tokens/s for 32 prompts: the engine's default path (engine.models.decode's token loop)
+   at --batch vs plain Hugging Face `model.generate` one prompt at a time (the paper's scripts), same
+   prompts and greedy settings, token ids compared prompt by prompt, and the ratio.
 
-    python bench/bench_engine.py [--model DIR] [--prompts 32] [--batch 8] [--steps 6] [--out FILE.json]
+    python bench/bench_engine.py [--model DIR] [--prompts 32] [--batch 16] [--max-new 64] [--steps 6]
+                                 [--skip train] [--with-generate-batched] [--threads N] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -50,10 +52,18 @@ def bench_training(model_dir: str, steps: int, batch: int, max_length: int, data
             "trainable": models.count_parameters(model)["trainable"], "total_steps": result.steps}
 
 
-def bench_generation(model_dir: str, n_prompts: int, batch: int, max_new: int, data_dir: Path) -> dict:
+def bench_generation(model_dir: str, n_prompts: int, batch: int, max_new: int, data_dir: Path,
+                     threads: int = 0, with_generate_batched: bool = False) -> dict:
+    """Greedy generation tokens/s: the engine's default path at `batch` vs plain Hugging Face
+    `model.generate` one prompt at a time (the paper's scripts), same prompts, in one run; token ids
+    compared prompt by prompt."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     spec = parse_run_spec({"model": {"id": model_dir}, "method": "none",
                            "tasks": ["gen-python", "trans-java-cs", "sum-python", "gen-java"],
-                           "eval": {"limit": n_prompts // 4}})
+                           "eval": {"limit": max(1, -(-n_prompts // 4))}})
     settings = load_settings()
     prepared = data.prepare(spec, data_dir)
     tasks = data.task_objects(spec)
@@ -62,22 +72,27 @@ def bench_generation(model_dir: str, n_prompts: int, batch: int, max_new: int, d
                                     max_new, tuple(tasks[ex.task].stop_strings()))
                 for exs in prepared.evaluation.values() for ex in exs][:n_prompts]
     stop_ids = tuple(models.stop_token_ids(tokenizer, model))
+    modes = [("engine", batch, "auto"), ("one_at_a_time", 1, "generate")]
+    if with_generate_batched:
+        modes.insert(1, ("generate_batched", batch, "generate"))
     results = {}
-    outputs = {}
-    for label, size in (("batched", batch), ("one_at_a_time", 1)):
+    tokens_by_mode = {}
+    for label, size, backend in modes:
         started = time.perf_counter()
-        outs = [o for b in generate.generate(model, tokenizer, requests,
-                                             generate.DecodeSettings(batch_size=size, stop_token_ids=stop_ids))
-                for o in b]
+        outs = [o for b in generate.generate(model, tokenizer, requests, generate.DecodeSettings(
+                    batch_size=size, stop_token_ids=stop_ids, backend=backend)) for o in b]
         seconds = time.perf_counter() - started
         tokens = sum(o.completion_tokens for o in outs)
-        results[label] = {"batch_size": size, "seconds": seconds, "new_tokens": tokens,
+        results[label] = {"batch_size": size, "backend": backend, "seconds": seconds, "new_tokens": tokens,
                           "tokens_per_s": tokens / seconds}
-        outputs[label] = {o.key: o.completion for o in outs}
-    same = sum(outputs["batched"][k] == outputs["one_at_a_time"][k] for k in outputs["batched"])
-    return {"model": model_dir, "prompts": len(requests), "max_new_tokens": max_new, **results,
-            "speedup": results["batched"]["tokens_per_s"] / results["one_at_a_time"]["tokens_per_s"],
-            "identical_outputs": f"{same}/{len(requests)}"}
+        tokens_by_mode[label] = {o.key: o.token_ids for o in outs}
+    base = tokens_by_mode["one_at_a_time"]
+    same = sum(tokens_by_mode["engine"][k] == base[k] for k in base)
+    prompt_lengths = [len(tokenizer(r.prompt, add_special_tokens=False)["input_ids"]) for r in requests]
+    return {"model": model_dir, "prompts": len(requests), "max_new_tokens": max_new, "threads": torch.get_num_threads(),
+            "prompt_tokens_mean": sum(prompt_lengths) / len(prompt_lengths), **results,
+            "speedup": results["engine"]["tokens_per_s"] / results["one_at_a_time"]["tokens_per_s"],
+            "identical_outputs": f"{same}/{len(base)}", "identical": same == len(base)}
 
 
 def main() -> None:
@@ -86,7 +101,10 @@ def main() -> None:
     parser.add_argument("--model", default=str(settings.models_dir / "SmolLM2-135M-Instruct"))
     parser.add_argument("--data-dir", default=str(settings.data_dir))
     parser.add_argument("--prompts", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--with-generate-batched", action="store_true",
+                        help="also time Hugging Face generate() at --batch (the engine's path before its token loop)")
     parser.add_argument("--max-new", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--train-batch", type=int, default=4)
@@ -103,12 +121,16 @@ def main() -> None:
               f"batch {t['batch_size']} × ≤{t['max_length']} tokens, peak {t['peak_mem_mb']:.0f} MB)")
     if "generate" not in args.skip:
         report["generation"] = g = bench_generation(args.model, args.prompts, args.batch, args.max_new,
-                                                    Path(args.data_dir))
-        print(f"generation, {g['prompts']} prompts, ≤{g['max_new_tokens']} new tokens:")
-        for label in ("batched", "one_at_a_time"):
-            r = g[label]
-            print(f"  {label:<14} batch {r['batch_size']:<3} {r['seconds']:7.1f} s  {r['tokens_per_s']:6.1f} tokens/s")
-        print(f"  batched / one-at-a-time: {g['speedup']:.2f}×   identical greedy outputs: {g['identical_outputs']}")
+                                                    Path(args.data_dir), args.threads, args.with_generate_batched)
+        print(f"generation, {g['prompts']} prompts (mean {g['prompt_tokens_mean']:.0f} tokens), "
+              f"≤{g['max_new_tokens']} new tokens, {g['threads']} threads:")
+        for label in ("engine", "generate_batched", "one_at_a_time"):
+            if label in g:
+                r = g[label]
+                print(f"  {label:<16} {r['backend']:<8} batch {r['batch_size']:<3} {r['seconds']:7.1f} s  "
+                      f"{r['tokens_per_s']:6.1f} tokens/s")
+        print(f"  engine / one-at-a-time: {g['speedup']:.2f}×   identical greedy outputs: "
+              f"{'yes' if g['identical'] else 'no'} ({g['identical_outputs']} token-identical)")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
 

@@ -1,9 +1,15 @@
-"""Batched generation with Hugging Face generate().
+"""Batched generation: requests → batches → completions.
 
 Requests are grouped by their decoding settings (max new tokens, stop strings), sorted by prompt
 length so batches carry little padding, left-padded, and decoded greedily or by sampling with
 n samples per prompt. Each output records its token counts, finish reason and the wall time of
 its batch. With greedy decoding, batched output equals one-at-a-time output (tested).
+
+Backends (`DecodeSettings.backend`): "auto" decodes with engine.models.decode's token loop over the
+model's forward (preallocated KV cache, finished rows leave the batch, stop strings checked out of
+the loop) wherever it reproduces generate(), else with Hugging Face `generate()`; "generate" always
+uses generate() (the reference, and the baseline in bench/bench_engine.py); "vllm" uses
+engine.models.vllm_backend where vLLM is installed.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class GenOutput:
     finish_reason: str  # eos | stop | length
     latency_s: float
     batch_size: int
+    token_ids: tuple[int, ...] = ()  # the completion's tokens (before cutting at a stop string)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class DecodeSettings:
     batch_size: int = 8
     seed: int = 0
     stop_token_ids: tuple[int, ...] = field(default_factory=tuple)
+    backend: str = "auto"  # auto | generate | vllm (see the module docstring)
 
 
 def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
@@ -102,66 +110,122 @@ def _finish(tokens: list[int], stop_ids: set[int], pad_id: int | None) -> tuple[
     return tokens, "length"
 
 
+def _padded(batch: list[tuple[GenRequest, list[int]]], pad_id: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(ids) for _, ids in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (_, ids) in enumerate(batch):
+        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids):] = 1
+    return input_ids, attention
+
+
+def _with_generate(model: Any, tokenizer: Any, batch: list[tuple[GenRequest, list[int]]], number: int,
+                   settings: DecodeSettings, stop_ids: set[int]) -> list[tuple[list[int], str]]:
+    """Hugging Face generate() on one batch; row r * n_samples + k is sample k of request r."""
+    import torch
+
+    reqs = [req for req, _ in batch]
+    pad_id = tokenizer.pad_token_id
+    input_ids, attention = _padded(batch, pad_id)
+    width = input_ids.shape[1]
+    sampling = settings.temperature > 0
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": reqs[0].max_new_tokens,
+        "do_sample": sampling,
+        "num_return_sequences": settings.n_samples,
+        "pad_token_id": pad_id,
+        "eos_token_id": sorted(stop_ids),
+    }
+    if sampling:
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        torch.manual_seed(settings.seed * 1_000_003 + number)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    if reqs[0].stop_strings:
+        kwargs["stopping_criteria"] = [_stop_criterion(tokenizer, reqs[0].stop_strings, width)]
+    device = next(iter(model.parameters())).device
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
+    return [_finish(out[row, width:].tolist(), stop_ids, pad_id) for row in range(out.shape[0])]
+
+
+def _with_loop(model: Any, tokenizer: Any, batch: list[tuple[GenRequest, list[int]]],
+               settings: DecodeSettings, stop_ids: set[int]) -> list[tuple[list[int], str]]:
+    """engine.models.decode's token loop on one batch (same row order as `_with_generate`)."""
+    import torch
+
+    from engine.models import decode
+
+    reqs = [req for req, _ in batch]
+    input_ids, attention = _padded(batch, tokenizer.pad_token_id)
+    device = next(iter(model.parameters())).device
+    sampling = None
+    seeds: list[int] = []
+    if settings.temperature > 0:
+        top_k = getattr(getattr(model, "generation_config", None), "top_k", None)
+        sampling = decode.Sampling(settings.temperature, settings.top_p, top_k)
+        seeds = [decode.sample_seed(settings.seed, req.key, k) for req in reqs for k in range(settings.n_samples)]
+    with torch.inference_mode():
+        rows = decode.decode(model, input_ids.to(device), attention.to(device),
+                             max_new_tokens=reqs[0].max_new_tokens, stop_ids=stop_ids,
+                             n_samples=settings.n_samples, sampling=sampling, seeds=seeds,
+                             stop_hit=decode.stop_watch(tokenizer, reqs[0].stop_strings))
+    return [(row.tokens, row.reason) for row in rows]
+
+
+def _backend(model: Any, settings: DecodeSettings) -> Callable[..., list[tuple[list[int], str]]] | None:
+    """The function that decodes one batch (None: generate() with its per-batch seed)."""
+    if settings.backend == "generate":
+        return None
+    if settings.backend == "vllm":
+        from engine.models import vllm_backend
+
+        return vllm_backend.batch_decoder(model, settings)
+    if settings.backend != "auto":
+        raise ValueError(f"unknown generation backend {settings.backend!r}; known: auto, generate, vllm")
+    from engine.models import decode
+
+    return _with_loop if decode.supports(model) else None
+
+
 def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], settings: DecodeSettings,
              on_batch: Callable[[int, int], None] | None = None,
              done: Collection[tuple[str, str]] = ()) -> Iterator[list[GenOutput]]:
     """Yield the outputs batch by batch (n_samples outputs per request).
 
-    Batches are planned over every request and seeded by their index in that plan, so a resumed run
-    (`done`: the keys already generated, whose batches are skipped) samples exactly what an
-    uninterrupted one would.
+    Batches are planned over every request; a resumed run (`done`: the keys already generated,
+    whose batches are skipped) samples exactly what an uninterrupted one would: the token loop seeds
+    each (request, sample) by its key and sample index, generate() each batch by its index in the plan.
     """
-    import torch
-
     tokenizer.padding_side = "left"
-    first_param = next(iter(model.parameters()), None)
-    if first_param is None:
+    if next(iter(model.parameters()), None) is None:
         raise RuntimeError("the model has no parameters")
-    device = first_param.device
     stop_ids = set(settings.stop_token_ids) or {int(tokenizer.eos_token_id)}
-    pad_id = tokenizer.pad_token_id
+    decoder = _backend(model, settings)
     batches = plan_batches(requests, tokenizer, settings.batch_size)
     for number, batch in enumerate(batches):
         reqs = [req for req, _ in batch]
         if done and all(req.key in done for req in reqs):
             continue
-        lengths = [len(ids) for _, ids in batch]
-        width = max(lengths)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (_, ids) in enumerate(batch):
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids):] = 1
-        sampling = settings.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": reqs[0].max_new_tokens,
-            "do_sample": sampling,
-            "num_return_sequences": settings.n_samples,
-            "pad_token_id": pad_id,
-            "eos_token_id": sorted(stop_ids),
-        }
-        if sampling:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-            torch.manual_seed(settings.seed * 1_000_003 + number)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if reqs[0].stop_strings:
-            kwargs["stopping_criteria"] = [_stop_criterion(tokenizer, reqs[0].stop_strings, width)]
         started = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs)
+        if decoder is None:
+            rows = _with_generate(model, tokenizer, batch, number, settings, stop_ids)
+        else:
+            rows = decoder(model, tokenizer, batch, settings, stop_ids)
         elapsed = time.perf_counter() - started
         outputs = []
-        for row in range(out.shape[0]):
+        for row, (tokens, reason) in enumerate(rows):
             req_index, sample_index = divmod(row, settings.n_samples)
             req = reqs[req_index]
-            tokens, reason = _finish(out[row, width:].tolist(), stop_ids, pad_id)
             text = tokenizer.decode(tokens, skip_special_tokens=True)
             if req.stop_strings:
                 text, stopped = cut_at_stop(text, list(req.stop_strings))
                 reason = "stop" if stopped else reason
-            outputs.append(GenOutput(req.key, sample_index, text, lengths[req_index], len(tokens), reason,
-                                     elapsed, len(batch)))
+            outputs.append(GenOutput(req.key, sample_index, text, len(batch[req_index][1]), len(tokens), reason,
+                                     elapsed, len(batch), tuple(tokens)))
         if on_batch is not None:
             on_batch(number + 1, len(batches))
         yield outputs

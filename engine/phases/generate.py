@@ -3,6 +3,7 @@
 Each finished batch is written as a parquet part under generations.parts/ (atomic rename); a
 restarted run reads the parts and generates only what is missing; at the end the parts are
 merged into generations.parquet with the schema of engine.runs.rundir.GENERATIONS_SCHEMA.
+On CUDA, batches are as large as free memory allows (engine.models.decode.auto_batch_size).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def run(ctx: PhaseContext) -> None:
     import pyarrow as pa
 
     from engine.data import prepare as data
+    from engine.models import decode
     from engine.models import load as models
     from engine.models.generate import DecodeSettings, GenRequest, generate
     from engine.models.prompts import inference_prompt, prediction
@@ -58,11 +60,19 @@ def run(ctx: PhaseContext) -> None:
                 max_new_tokens=spec.eval.max_new_tokens or task.default_max_new_tokens,
                 stop_strings=tuple(task.stop_strings()),
             ))
+        batch_size = spec.eval.batch_size
+        if ctx.device.startswith("cuda") and decode.supports(model):
+            # as many rows as free memory holds: the token loop's outputs do not depend on the batch
+            # (greedy: tested equal to one at a time; sampled: seeded per request and sample)
+            longest = max(len(tokenizer(req.prompt, add_special_tokens=False)["input_ids"]) for req in requests)
+            rows = decode.auto_batch_size(model, ctx.device, longest, max(req.max_new_tokens for req in requests),
+                                          batch_size * spec.eval.n_samples)
+            batch_size = max(batch_size, rows // spec.eval.n_samples)
         settings = DecodeSettings(
             n_samples=spec.eval.n_samples,
             temperature=spec.eval.temperature,
             top_p=spec.eval.top_p,
-            batch_size=spec.eval.batch_size,
+            batch_size=batch_size,
             seed=spec.train.seed,
             stop_token_ids=tuple(models.stop_token_ids(tokenizer, model)),
         )

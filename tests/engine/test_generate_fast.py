@@ -1,0 +1,180 @@
+"""The token loop (engine.models.decode) against Hugging Face generate(): token-identical greedy
+outputs one prompt at a time, on Llama- and Qwen2-style models, with finished rows leaving the
+batch, a KV cache that grows past its first buffer, stop strings and n samples; per-sample seeding
+of sampled outputs; the fallback to generate() for models the loop does not cover."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.models import decode
+from engine.models import load as models
+from engine.models.generate import DecodeSettings, GenRequest, generate, render_prompt
+from engine.settings import load_settings
+from engine.spec import parse_run_spec
+
+PROMPTS = [
+    "def add(a, b):",
+    "Write a Java method that sums a list of integers and returns the total, handling empty lists.",
+    "Translate from Java to C#:\npublic int add(int a, int b) { return a + b; }",
+    "x",
+    "Summarize this Python code:\nfor i in range(10):\n    print(i)",
+    "public override int Add(int a, int b){return a + b;}",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads wait on each other at every small op."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _load(path):
+    spec = parse_run_spec({"model": {"id": str(path)}, "method": "none", "tasks": ["gen-python"]})
+    return models.load_for_generation(spec, load_settings(), "cpu", None)
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_model):
+    return _load(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny_qwen):
+    return _load(tiny_qwen)
+
+
+def _requests(tokenizer, max_new=24, stops=()):
+    return [GenRequest(key=("t", str(i)), prompt=render_prompt(tokenizer, [{"role": "user", "content": p}]),
+                       max_new_tokens=max_new, stop_strings=tuple(stops)) for i, p in enumerate(PROMPTS)]
+
+
+def _run(model, tokenizer, requests, **kw):
+    settings = DecodeSettings(**{"stop_token_ids": tuple(models.stop_token_ids(tokenizer, model)), **kw})
+    return {(o.key, o.sample_index): o for batch in generate(model, tokenizer, requests, settings) for o in batch}
+
+
+def _ids(outputs):
+    return {k: (o.token_ids, o.finish_reason, o.completion) for k, o in outputs.items()}
+
+
+def _early_eos(model, tokenizer, requests):
+    """Stop ids that end some rows early and others not (so rows leave the batch at different steps)."""
+    free = _run(model, tokenizer, requests, batch_size=6, backend="generate")
+    firsts = {o.token_ids[2] for o in free.values() if len(o.token_ids) > 2}
+    return tuple(sorted(set(models.stop_token_ids(tokenizer, model)) | {min(firsts)}))
+
+
+@pytest.mark.parametrize("which", ["llama", "qwen"])
+def test_loop_greedy_is_token_identical_to_generate_one_at_a_time(which, request):
+    model, tokenizer = request.getfixturevalue(which)
+    assert decode.supports(model)
+    requests = _requests(tokenizer, max_new=20)
+    stops = _early_eos(model, tokenizer, requests)
+    loop = _run(model, tokenizer, requests, batch_size=6, stop_token_ids=stops)
+    single = _run(model, tokenizer, requests, batch_size=1, stop_token_ids=stops, backend="generate")
+    assert _ids(loop) == _ids(single)
+    reasons = {o.finish_reason for o in loop.values()}
+    assert reasons == {"eos", "length"}  # some rows left the batch early, others ran to the end
+    assert all(o.batch_size == 6 for o in loop.values())
+
+
+def test_cache_grows_past_its_first_buffer(llama):
+    """With 4 spare places after the prompt, 30 new tokens make the KV buffer grow mid-decode."""
+    import torch
+
+    model, tokenizer = llama
+    requests = _requests(tokenizer, max_new=30)[:3]
+    single = _run(model, tokenizer, requests, batch_size=1, stop_token_ids=(-1,), backend="generate")
+    ids = [tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
+    width = max(map(len, ids))
+    input_ids = torch.tensor([[0] * (width - len(i)) + i for i in ids])
+    attention = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids])
+    with torch.inference_mode():
+        rows = decode.decode(model, input_ids, attention, max_new_tokens=30, stop_ids={-1}, spare=4)
+    assert [tuple(r.tokens) for r in rows] == [single[(r.key, 0)].token_ids for r in requests]
+    assert {len(r.tokens) for r in rows} == {30} and {r.reason for r in rows} == {"length"}
+
+
+def test_stop_strings_match_generate(llama):
+    model, tokenizer = llama
+    requests = _requests(tokenizer, max_new=30)
+    free = _run(model, tokenizer, requests, batch_size=6)
+    key, text = next((k, o.completion) for k, o in free.items() if len(o.completion.strip()) > 6)
+    stop = text.strip()[3:6]
+    stopped = _requests(tokenizer, max_new=30, stops=[stop])
+    loop = _run(model, tokenizer, stopped, batch_size=6)
+    reference = _run(model, tokenizer, stopped, batch_size=1, backend="generate")
+    assert _ids(loop) == _ids(reference)
+    assert loop[key].finish_reason == "stop" and stop not in loop[key].completion
+    assert loop[key].completion_tokens < free[key].completion_tokens
+
+
+def test_greedy_n_samples_share_one_prefill(llama):
+    model, tokenizer = llama
+    requests = _requests(tokenizer, max_new=12)[:3]
+    loop = _run(model, tokenizer, requests, batch_size=3, n_samples=2)
+    reference = _run(model, tokenizer, requests, batch_size=1, backend="generate")  # it refuses greedy n > 1
+    assert len(loop) == 6
+    assert _ids(loop) == {(key, k): ids for (key, _), ids in _ids(reference).items() for k in (0, 1)}
+
+
+def test_sampling_is_seeded_per_request_and_sample(llama):
+    model, tokenizer = llama
+    requests = _requests(tokenizer)
+    kw = {"n_samples": 3, "temperature": 1.0, "top_p": 0.95, "batch_size": 6}
+    first = _run(model, tokenizer, requests, seed=1, **kw)
+    again = _run(model, tokenizer, requests, seed=1, **kw)
+    other = _run(model, tokenizer, requests, seed=2, **kw)
+    assert _ids(first) == _ids(again) and len(first) == 18
+    assert _ids(first) != _ids(other)
+    assert len({o.completion for k, o in first.items() if k[0] == ("t", "0")}) > 1
+    # one request alone in its batch: its samples come from the same generators
+    alone = _run(model, tokenizer, requests[3:4], seed=1, **kw)
+    assert all(len(o.token_ids) > 0 for o in alone.values())
+
+
+def test_sample_seed_is_stable_and_distinct():
+    # pinned: a seed must not depend on the process (Python's hash() would)
+    assert decode.sample_seed(7, ("gen-python", "HumanEval/1"), 0) == 2030161910292077546
+    seeds = {decode.sample_seed(s, ("t", i), k) for s in (0, 1) for i in ("1", "2") for k in range(3)}
+    assert len(seeds) == 12 and all(0 <= s < 1 << 63 for s in seeds)
+
+
+def test_models_the_loop_does_not_cover_use_generate(llama, monkeypatch):
+    model, tokenizer = llama
+    monkeypatch.setattr(model.generation_config, "repetition_penalty", 1.3)
+    assert not decode.supports(model)
+    calls = []
+    original = type(model).generate
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "generate", counting)
+    requests = _requests(tokenizer, max_new=5)[:2]
+    out = _run(model, tokenizer, requests, batch_size=2)
+    assert calls and len(out) == 2
+
+
+def test_unknown_backend_and_missing_vllm_are_errors(llama):
+    model, tokenizer = llama
+    with pytest.raises(ValueError, match="unknown generation backend"):
+        _run(model, tokenizer, _requests(tokenizer)[:1], backend="nope")
+    from engine.models import vllm_backend
+
+    if vllm_backend.available():
+        pytest.skip("vllm is installed here")
+    with pytest.raises(ValueError, match="vllm"):
+        _run(model, tokenizer, _requests(tokenizer)[:1], backend="vllm")
+
+
+def test_auto_batch_size_keeps_the_request_on_cpu(llama):
+    model, _ = llama
+    assert decode.auto_batch_size(model, "cpu", 500, 512, 8) == 8
