@@ -266,19 +266,26 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
     """Train `model` in place (resuming from the run's last checkpoint) and return a summary."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
-    from trl import SFTTrainer
+
+    from engine.models import fast
 
     if not train_records:
         raise ValueError("the training mixture is empty. Fix: check the tasks' training data, caps and mixture.total")
     plan = resolve(spec)
     valid_records = validation_rows(valid_records, plan.eval_rows)
     config = sft_config(spec, run, device, has_valid=bool(valid_records))
+    # the optimised path's micro-batch split; a resume keeps the split its run started with
+    speed = fast.plan(spec, device, model, sum(p.numel() for p in model.parameters() if p.requires_grad),
+                      previous=fast.previous_plan(run.read_events()[0]) if last_checkpoint(run) else None)
+    fast.configure(config, speed)
+    if is_main:
+        run.append_event("train_path", **speed.to_dict())
     callback = make_callback(run, device)
     callbacks = [callback]
     if config.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=plan.patience,
                                                early_stopping_threshold=plan.threshold))
-    trainer = SFTTrainer(
+    trainer = fast.trainer_class(speed)(
         model=model,
         args=config,
         train_dataset=Dataset.from_list(train_records),

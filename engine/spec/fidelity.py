@@ -81,6 +81,11 @@ TRAIN_CHECKS: list[Check] = [
      "optimiser state precision (8-bit AdamW for QLoRA, AdamW for full fine-tuning)"),
     ("train.gradient_checkpointing", lambda s: not _qlora_like(s), lambda s: s.train.gradient_checkpointing,
      "memory and speed only"),
+    ("train.speed", lambda s: "reference", lambda s: s.train.speed,
+     "speed and memory only: the same examples per optimiser step, loss and attention (the paper's wrapped "
+     "512-token rows are kept as they are); a GPU may run fewer, larger micro-batches and drop gradient "
+     "checkpointing where memory allows, and the loss is summed in chunks: the numbers differ from the "
+     "reference path's by float rounding and LoRA dropout draws (engine.models.fast)"),
     ("train.logging_steps", lambda s: 50, lambda s: s.train.logging_steps, "the logged loss curve's granularity only"),
     ("train.save_total_limit", lambda s: 3, lambda s: s.train.save_total_limit, "disk use only"),
     ("train.seed", lambda s: 42, lambda s: s.train.seed, "the mixture's shuffle and the adapters' initialisation"),

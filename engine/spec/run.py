@@ -128,6 +128,10 @@ class TrainSpec(StrictModel):
     logging_steps: int = Field(1, gt=0)
     valid_limit: int | None = Field(None, gt=0, description="validation examples per task")
     decontaminate: bool = Field(True, description="drop training examples whose input is an evaluation input")
+    speed: Literal["fast", "reference"] = Field(
+        "fast", description="fast: the optimised path (engine.models.fast: larger micro-batches where memory allows, "
+        "padding-free rows, a chunked loss; the same examples per step, loss and attention); reference: TRL's "
+        "SFTTrainer exactly as configured, the paper's recipe")
 
     @property
     def effective_batch(self) -> int:
@@ -304,7 +308,12 @@ class RunSpec(StrictModel):
 
     def identity(self) -> dict[str, Any]:
         """The fields that define what the run computes (name and data location excluded)."""
-        return self.model_dump(mode="json", exclude={"name", "data_dir"})
+        data = self.model_dump(mode="json", exclude={"name", "data_dir"})
+        if data["train"]["speed"] == "fast":
+            # the default computes what a spec written before the option computed (same steps, loss and
+            # attention; speed and memory only), so it keeps that spec's hash and run id
+            del data["train"]["speed"]
+        return data
 
     def spec_hash(self) -> str:
         """Hash of the spec's identity fields (same computation → same hash)."""

@@ -156,15 +156,17 @@ def test_show_prompts_render_every_task_with_the_template_said(with_data):
 def test_the_paper_preset_differs_from_the_recipe_only_as_it_says(workspace):
     merged = study_differences(load_preset("paper"), load_settings().data_dir)
     chosen = {d["field"] for d in merged if not d["necessary"]}
-    # on purpose: the scaled schedule, and a teacher-forced metric scored per example, not per packed sequence
-    assert chosen == {"train.warmup", "train.eval_cadence", "train.early_stopping_metric (computation)"}
+    # on purpose: the scaled schedule, a teacher-forced metric scored per example, not per packed sequence,
+    # and the optimised training path (speed and memory only)
+    assert chosen == {"train.warmup", "train.eval_cadence", "train.early_stopping_metric (computation)",
+                      "train.speed"}
     necessary = {d["field"] for d in merged if d["necessary"]}
     assert {"data[gen-python].test", "data[sum-python].train", "data[sum-java].train"} <= necessary
     assert all(d["effect"] and d["paper"] != d["this"] for d in merged)
     exact = load_preset("paper").model_copy(deep=True)
     exact.base["train"]["schedule"] = "paper"
     assert {d["field"] for d in study_differences(exact, load_settings().data_dir) if not d["necessary"]} == {
-        "train.early_stopping_metric (computation)"}
+        "train.early_stopping_metric (computation)", "train.speed"}
 
 
 def test_a_plain_spec_names_every_difference():
