@@ -71,8 +71,8 @@ def _p(value: Any) -> str:
 
 def shown_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The panel's table for one task: column, baseline, both values, Δ with its interval, n, p, effect,
-    quality changes, small-n flag."""
-    quality = [c for c in frame.columns if c.startswith("Δ ")]
+    small-n flag. The quality changes are not columns here (one per analyser would push the table past
+    the page's width): `quality_line` says them under each reading, and the download has them."""
     rows = []
     for row in frame.itertuples():
         entry = {
@@ -83,12 +83,19 @@ def shown_rows(frame: pd.DataFrame) -> pd.DataFrame:
             "Cliff's δ": "–" if row.effect_size is None or math.isnan(row.effect_size)
             else f"{row.effect_size:+.2f} {row.effect_magnitude}".replace("-", "−"),
         }
-        for column in quality:
-            value = frame.loc[row.Index, column]
-            entry[column] = "–" if value is None or math.isnan(value) else _signed(float(value), 2)
         entry["small n"] = "⚠ too few" if row.small_n else ""
         rows.append(entry)
     return pd.DataFrame(rows)
+
+
+def quality_line(frame: pd.DataFrame, index: Any) -> str:
+    """'code quality (B − A): findings per sample (pylint) −0.12 · complexity (lizard ccn) +0.30', or ''."""
+    parts = []
+    for column in (c for c in frame.columns if str(c).startswith("Δ ")):
+        value = frame.loc[index, column]
+        if value is not None and not math.isnan(value):
+            parts.append(f"{column[2:]} {_signed(float(value), 2)}")
+    return "code quality (B − A): " + " · ".join(parts) if parts else ""
 
 
 def show(columns: dict[str, str], baseline: str, tasks: list[str] | None = None) -> None:
@@ -131,5 +138,6 @@ def show(columns: dict[str, str], baseline: str, tasks: list[str] | None = None)
     for task, part in frame.groupby("task", sort=False):
         st.markdown(f"**{task}** · headline metric `{part['metric'].iloc[0]}`")
         common.table(shown_rows(part), f"verdict-{task}", file_stem=f"verdict-{task}", download_frame=part)
-        for reading, is_small in zip(part["reading"], part["small_n"], strict=True):
-            st.markdown(f"- {'⚠️ ' if is_small else ''}{reading}")
+        for index, reading, is_small in zip(part.index, part["reading"], part["small_n"], strict=True):
+            quality = quality_line(part, index)
+            st.markdown(f"- {'⚠️ ' if is_small else ''}{reading}" + (f"  \n  {quality}" if quality else ""))

@@ -86,6 +86,7 @@ class _GrowingLayer(DynamicLayer):
         self.length = 0
         self.key_buffer: torch.Tensor | None = None
         self.value_buffer: torch.Tensor | None = None
+        self.device: torch.device | None = None
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
@@ -99,11 +100,13 @@ class _GrowingLayer(DynamicLayer):
         size = self.key_buffer.shape[2]
         while size < needed:
             size *= 2
-        for name in ("key_buffer", "value_buffer"):
-            old = getattr(self, name)
-            new = old.new_empty((*old.shape[:2], size, old.shape[3]))
-            new[:, :, :self.length] = old[:, :, :self.length]
-            setattr(self, name, new)
+        self.key_buffer = self._moved(self.key_buffer, size)
+        self.value_buffer = self._moved(self.value_buffer, size)
+
+    def _moved(self, old: torch.Tensor, size: int) -> torch.Tensor:
+        new = old.new_empty((old.shape[0], old.shape[1], size, old.shape[3]))
+        new[:, :, :self.length] = old[:, :, :self.length]
+        return new
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
                ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -93,7 +93,9 @@ def test_compare_page_shows_the_verdict_panel() -> None:
     for frame in panel:
         assert (frame["n"] > 0).all()
         assert frame["Δ [95% CI]"].str.contains(r"\[.*, .*\]").all()
+        assert not [c for c in frame.columns if c.startswith("Δ ") and c != "Δ [95% CI]"]  # narrow table
     assert "0.5B MT-QLoRA vs 0.5B zero-shot on gen-python: +50.0 pass@1 points [" in text
+    assert "code quality (B − A): " in text and "findings per sample (pylint)" in text  # under the readings
     assert any("Small samples" in w.value for w in at.warning)
     values = next(f.value for f in at.dataframe if ("gen-python", "pass@1") in f.value.index)
     assert values.loc[("gen-python", "pass@1"), "0.5B MT-QLoRA"] == "0.667 (4/6)"
