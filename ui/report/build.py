@@ -90,25 +90,22 @@ class ReportData:
 # --- the selection -----------------------------------------------------------------------------------
 
 
-def _match_study(studies: pd.DataFrame, text: str) -> dict[str, Any] | None:
-    if studies.empty:
-        return None
-    rows = studies.to_dict("records")
-    for column in ("study_id", "name"):
+def _candidates(rows: list[dict[str, Any]], id_column: str, text: str) -> list[dict[str, Any]]:
+    """The rows `text` names: the one whose id or name it is exactly, else those whose id it begins."""
+    for column in (id_column, "name"):
         exact = [r for r in rows if r.get(column) == text]
         if len(exact) == 1:
-            return exact[0]
-    prefixed = [r for r in rows if str(r["study_id"]).startswith(text)]
-    return prefixed[0] if len(prefixed) == 1 else None
+            return exact
+    return [r for r in rows if str(r[id_column]).startswith(text)]
+
+
+def _match_study(studies: pd.DataFrame, text: str) -> dict[str, Any] | None:
+    found = [] if studies.empty else _candidates(studies.to_dict("records"), "study_id", text)
+    return found[0] if len(found) == 1 else None
 
 
 def _match_run(overview: pd.DataFrame, text: str) -> dict[str, Any]:
-    rows = overview.to_dict("records")
-    for column in ("run_id", "name"):
-        exact = [r for r in rows if r.get(column) == text]
-        if len(exact) == 1:
-            return exact[0]
-    found = [r for r in rows if str(r["run_id"]).startswith(text)]
+    found = _candidates(overview.to_dict("records"), "run_id", text)
     if len(found) == 1:
         return found[0]
     if not found:
