@@ -1,19 +1,22 @@
 """Batched generation: requests → batches → completions.
 
-Requests are grouped by their decoding settings (max new tokens, stop strings), sorted by prompt
-length so batches carry little padding, left-padded, and decoded greedily or by sampling with
-n samples per prompt. Each output records its token counts, finish reason and the wall time of
-its batch. With greedy decoding, batched output equals one-at-a-time output (tested).
+Requests are sorted by prompt length so batches carry little padding (for generate(), which takes
+one token limit and one set of stop strings per call, first grouped by those), and decoded
+greedily or by sampling with n samples per prompt. Each output records its token counts, finish
+reason and the wall time of its batch. With greedy decoding, batched output equals one-at-a-time
+output (tested).
 
 Backends (`DecodeSettings.backend`): "auto" decodes with engine.models.decode's token loop over the
-model's forward (preallocated KV cache, finished rows leave the batch, stop strings checked out of
-the loop) wherever it reproduces generate(), else with Hugging Face `generate()`; "generate" always
-uses generate() (the reference, and the baseline in bench/bench_engine.py); "vllm" uses
-engine.models.vllm_backend where vLLM is installed.
+model's forward wherever it reproduces generate() (preallocated KV cache, finished rows leave the
+batch, stop strings checked out of the loop, rows of different tasks in one batch; on a CPU,
+prompts prefilled without padding and linears on prepacked weights, engine.models.cpu_linear),
+else with Hugging Face `generate()`; "generate" always uses generate() (the reference, and the
+baseline in bench/bench_engine.py); "vllm" uses engine.models.vllm_backend where vLLM is installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -65,13 +68,14 @@ def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def plan_batches(requests: Sequence[GenRequest], tokenizer: Any,
-                 batch_size: int) -> list[list[tuple[GenRequest, list[int]]]]:
-    """Batches of requests sharing decoding settings, longest prompts first."""
+def plan_batches(requests: Sequence[GenRequest], tokenizer: Any, batch_size: int,
+                 mixed: bool = False) -> list[list[tuple[GenRequest, list[int]]]]:
+    """Batches of requests, longest prompts first; unless `mixed` (a decoder that takes a token limit
+    and stop strings per row), each batch shares its requests' decoding settings."""
     groups: dict[tuple[int, tuple[str, ...]], list[tuple[GenRequest, list[int]]]] = {}
     for req in requests:
         ids = tokenizer(req.prompt, add_special_tokens=False)["input_ids"]
-        groups.setdefault((req.max_new_tokens, req.stop_strings), []).append((req, ids))
+        groups.setdefault((0, ()) if mixed else (req.max_new_tokens, req.stop_strings), []).append((req, ids))
     batches = []
     for _, items in sorted(groups.items(), key=lambda kv: kv[0]):
         items.sort(key=lambda item: (-len(item[1]), item[0].key))
@@ -160,19 +164,18 @@ def _with_loop(model: Any, tokenizer: Any, batch: list[tuple[GenRequest, list[in
     from engine.models import decode
 
     reqs = [req for req, _ in batch]
-    input_ids, attention = _padded(batch, tokenizer.pad_token_id)
-    device = next(iter(model.parameters())).device
     sampling = None
     seeds: list[int] = []
     if settings.temperature > 0:
         top_k = getattr(getattr(model, "generation_config", None), "top_k", None)
         sampling = decode.Sampling(settings.temperature, settings.top_p, top_k)
         seeds = [decode.sample_seed(settings.seed, req.key, k) for req in reqs for k in range(settings.n_samples)]
+    texts: dict[int, str] = {}
     with torch.inference_mode():
-        rows = decode.decode(model, input_ids.to(device), attention.to(device),
-                             max_new_tokens=reqs[0].max_new_tokens, stop_ids=stop_ids,
-                             n_samples=settings.n_samples, sampling=sampling, seeds=seeds,
-                             stop_hit=decode.stop_watch(tokenizer, reqs[0].stop_strings))
+        rows = decode.decode(model, [ids for _, ids in batch], max_new_tokens=[req.max_new_tokens for req in reqs],
+                             stop_ids=stop_ids, n_samples=settings.n_samples, sampling=sampling, seeds=seeds,
+                             stop_hit=[decode.stop_watch(tokenizer, req.stop_strings, texts) for req in reqs],
+                             pad_id=tokenizer.pad_token_id or 0)
     return [(row.tokens, row.reason) for row in rows]
 
 
@@ -191,6 +194,15 @@ def _backend(model: Any, settings: DecodeSettings) -> Callable[..., list[tuple[l
     return _with_loop if decode.supports(model) else None
 
 
+def _fast_linears(model: Any, decoder: Callable[..., Any] | None) -> contextlib.AbstractContextManager[Any]:
+    """The token loop on a CPU runs on prepacked linear weights (engine.models.cpu_linear)."""
+    from engine.models import cpu_linear
+
+    if decoder is not _with_loop or next(iter(model.parameters())).device.type != "cpu":
+        return contextlib.nullcontext()
+    return cpu_linear.packed_linears(model)
+
+
 def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], settings: DecodeSettings,
              on_batch: Callable[[int, int], None] | None = None,
              done: Collection[tuple[str, str]] = ()) -> Iterator[list[GenOutput]]:
@@ -205,27 +217,28 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], setting
         raise RuntimeError("the model has no parameters")
     stop_ids = set(settings.stop_token_ids) or {int(tokenizer.eos_token_id)}
     decoder = _backend(model, settings)
-    batches = plan_batches(requests, tokenizer, settings.batch_size)
-    for number, batch in enumerate(batches):
-        reqs = [req for req, _ in batch]
-        if done and all(req.key in done for req in reqs):
-            continue
-        started = time.perf_counter()
-        if decoder is None:
-            rows = _with_generate(model, tokenizer, batch, number, settings, stop_ids)
-        else:
-            rows = decoder(model, tokenizer, batch, settings, stop_ids)
-        elapsed = time.perf_counter() - started
-        outputs = []
-        for row, (tokens, reason) in enumerate(rows):
-            req_index, sample_index = divmod(row, settings.n_samples)
-            req = reqs[req_index]
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            if req.stop_strings:
-                text, stopped = cut_at_stop(text, list(req.stop_strings))
-                reason = "stop" if stopped else reason
-            outputs.append(GenOutput(req.key, sample_index, text, len(batch[req_index][1]), len(tokens), reason,
-                                     elapsed, len(batch), tuple(tokens)))
-        if on_batch is not None:
-            on_batch(number + 1, len(batches))
-        yield outputs
+    batches = plan_batches(requests, tokenizer, settings.batch_size, mixed=decoder is not None)
+    with _fast_linears(model, decoder):
+        for number, batch in enumerate(batches):
+            reqs = [req for req, _ in batch]
+            if done and all(req.key in done for req in reqs):
+                continue
+            started = time.perf_counter()
+            if decoder is None:
+                rows = _with_generate(model, tokenizer, batch, number, settings, stop_ids)
+            else:
+                rows = decoder(model, tokenizer, batch, settings, stop_ids)
+            elapsed = time.perf_counter() - started
+            outputs = []
+            for row, (tokens, reason) in enumerate(rows):
+                req_index, sample_index = divmod(row, settings.n_samples)
+                req = reqs[req_index]
+                text = tokenizer.decode(tokens, skip_special_tokens=True)
+                if req.stop_strings:
+                    text, stopped = cut_at_stop(text, list(req.stop_strings))
+                    reason = "stop" if stopped else reason
+                outputs.append(GenOutput(req.key, sample_index, text, len(batch[req_index][1]), len(tokens), reason,
+                                         elapsed, len(batch), tuple(tokens)))
+            if on_batch is not None:
+                on_batch(number + 1, len(batches))
+            yield outputs

@@ -3,7 +3,7 @@
 Each finished batch is written as a parquet part under generations.parts/ (atomic rename); a
 restarted run reads the parts and generates only what is missing; at the end the parts are
 merged into generations.parquet with the schema of engine.runs.rundir.GENERATIONS_SCHEMA.
-On CUDA, batches are as large as free memory allows (engine.models.decode.auto_batch_size).
+Batches are as large as free memory allows (engine.models.decode.auto_batch_size; on a CPU up to 64 rows).
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def run(ctx: PhaseContext) -> None:
                 stop_strings=tuple(task.stop_strings()),
             ))
         batch_size = spec.eval.batch_size
-        if ctx.device.startswith("cuda") and decode.supports(model):
-            # as many rows as free memory holds: the token loop's outputs do not depend on the batch
+        if decode.supports(model):
+            # as many rows as memory holds: the token loop's outputs do not depend on the batch
             # (greedy: tested equal to one at a time; sampled: seeded per request and sample)
             longest = max(len(tokenizer(req.prompt, add_special_tokens=False)["input_ids"]) for req in requests)
             rows = decode.auto_batch_size(model, ctx.device, longest, max(req.max_new_tokens for req in requests),

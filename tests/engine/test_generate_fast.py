@@ -92,13 +92,36 @@ def test_cache_grows_past_its_first_buffer(llama):
     requests = _requests(tokenizer, max_new=30)[:3]
     single = _run(model, tokenizer, requests, batch_size=1, stop_token_ids=(-1,), backend="generate")
     ids = [tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
-    width = max(map(len, ids))
-    input_ids = torch.tensor([[0] * (width - len(i)) + i for i in ids])
-    attention = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids])
-    with torch.inference_mode():
-        rows = decode.decode(model, input_ids, attention, max_new_tokens=30, stop_ids={-1}, spare=4)
-    assert [tuple(r.tokens) for r in rows] == [single[(r.key, 0)].token_ids for r in requests]
-    assert {len(r.tokens) for r in rows} == {30} and {r.reason for r in rows} == {"length"}
+    assert len(set(map(len, ids))) == 3  # three widths: the shorter rows sit left-padded in the cache
+    for padding in (0.0, float("inf")):  # one forward per prompt (CPU default), one for all (CUDA's)
+        with torch.inference_mode():
+            rows = decode.decode(model, ids, max_new_tokens=30, stop_ids={-1}, spare=4, prefill_padding=padding)
+        assert [tuple(r.tokens) for r in rows] == [single[(r.key, 0)].token_ids for r in requests]
+        assert {len(r.tokens) for r in rows} == {30} and {r.reason for r in rows} == {"length"}
+
+
+def test_one_batch_mixes_token_limits_and_stop_strings(llama):
+    """Requests of different tasks (own token limit, own stop strings) share one batch of the loop
+    and each gets what generate() gives it alone."""
+    model, tokenizer = llama
+    free = _run(model, tokenizer, _requests(tokenizer, max_new=30), batch_size=6)
+    text = next(o.completion for o in free.values() if len(o.completion.strip()) > 6)
+    stop = text.strip()[3:6]
+    mixed = [GenRequest(r.key, r.prompt, max_new_tokens=8 + 4 * i, stop_strings=(stop,) if i % 2 else ())
+             for i, r in enumerate(_requests(tokenizer))]
+    loop = _run(model, tokenizer, mixed, batch_size=6)
+    reference = _run(model, tokenizer, mixed, batch_size=1, backend="generate")
+    assert _ids(loop) == _ids(reference)
+    assert {o.batch_size for o in loop.values()} == {6}  # one batch, though its rows differ in settings
+    assert {o.completion_tokens for o in loop.values()} != {o.completion_tokens for o in free.values()}
+
+
+def test_prefill_groups_share_a_forward_only_within_the_padding_allowed():
+    lengths = [5, 9, 9, 3, 8]
+    assert decode.prefill_groups(lengths, 0.0) == [[1, 2], [4], [0], [3]]
+    assert decode.prefill_groups(lengths, float("inf")) == [[1, 2, 4, 0, 3]]
+    # 9, 9, 8: one pad for 26 real tokens (<= 0.1 × 26); adding 5 makes 4 + 1 pads for 31
+    assert decode.prefill_groups(lengths, 0.1) == [[1, 2, 4], [0], [3]]
 
 
 def test_stop_strings_match_generate(llama):
@@ -175,6 +198,11 @@ def test_unknown_backend_and_missing_vllm_are_errors(llama):
         _run(model, tokenizer, _requests(tokenizer)[:1], backend="vllm")
 
 
-def test_auto_batch_size_keeps_the_request_on_cpu(llama):
+def test_auto_batch_size_on_cpu_grows_with_free_memory_up_to_its_ceiling(llama):
     model, _ = llama
-    assert decode.auto_batch_size(model, "cpu", 500, 512, 8) == 8
+    assert decode.auto_batch_size(model, "cpu", 500, 512, 8, free_bytes=64 << 30) == decode.CPU_CEILING
+    assert decode.auto_batch_size(model, "cpu", 500, 512, 8, free_bytes=1 << 20) == 8  # never below the spec's
+    assert decode.auto_batch_size(model, "cpu", 500, 512, 100, free_bytes=64 << 30) == 100
+    sizes = [decode.auto_batch_size(model, "cpu", 500, 512, 1, free_bytes=1 << k) for k in range(14, 32)]
+    assert sizes == sorted(sizes) and sizes[0] == 1 and sizes[-1] == decode.CPU_CEILING
+    assert any(1 < size < decode.CPU_CEILING for size in sizes)  # in between, as much as a quarter of RAM holds
