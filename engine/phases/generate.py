@@ -65,9 +65,9 @@ def run(ctx: PhaseContext) -> None:
             # as many rows as memory holds: the token loop's outputs do not depend on the batch
             # (greedy: tested equal to one at a time; sampled: seeded per request and sample)
             longest = max(len(tokenizer(req.prompt, add_special_tokens=False)["input_ids"]) for req in requests)
-            rows = decode.auto_batch_size(model, ctx.device, longest, max(req.max_new_tokens for req in requests),
-                                          batch_size * spec.eval.n_samples)
-            batch_size = max(batch_size, rows // spec.eval.n_samples)
+            fitting = decode.auto_batch_size(model, ctx.device, longest, max(req.max_new_tokens for req in requests),
+                                             batch_size * spec.eval.n_samples)
+            batch_size = max(batch_size, fitting // spec.eval.n_samples)
         settings = DecodeSettings(
             n_samples=spec.eval.n_samples,
             temperature=spec.eval.temperature,
