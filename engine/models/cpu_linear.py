@@ -13,6 +13,12 @@ tests/engine/test_generate_fast.py and bench/bench_engine.py.
 layers, which are subclasses or wrappers) for the packed one, and restores it on exit. The packed
 copies cost the linears' weight bytes once more; where the available RAM is short of twice that,
 nothing is packed.
+
+`frozen_packed_linears(model)` does the same for training (the fast path on a CPU): the frozen
+linears of LoRA (the base layers; adapters and anything trainable stay as they are) run their
+forward on the packed weight and their backward (the input's gradient, grad @ W) on a packed copy
+of the transpose, so both matrix products of a frozen layer skip the per-call re-layout. Under
+autocast, or for an input of another dtype, a layer falls back to `torch.nn.functional.linear`.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def _plain_linears(model: Any) -> list[torch.nn.Linear]:
 
 def _packed_forward(packed: torch.Tensor, bias: torch.Tensor | None) -> Any:
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")  # pylint: disable=protected-access
+        return _pointwise(x, packed, bias)
 
     return forward
 
@@ -67,3 +73,59 @@ def packed_linears(model: Any, free_bytes: int | None = None) -> Iterator[int]:
     finally:
         for module in patched:
             del module.forward  # the instance attribute: the class's forward again
+
+
+def _pointwise(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")  # pylint: disable=protected-access
+
+
+class _FrozenLinear(torch.autograd.Function):  # pylint: disable=abstract-method
+    """y = x W^T + b with W and b frozen: the backward returns the input's gradient only."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, packed: torch.Tensor,  # pylint: disable=arguments-differ
+                packed_t: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.packed_t = packed_t
+        return _pointwise(x, packed, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # pylint: disable=arguments-differ
+        return _pointwise(grad.contiguous(), ctx.packed_t, None), None, None, None
+
+
+def _frozen_forward(module: torch.nn.Linear, packed: torch.Tensor, packed_t: torch.Tensor) -> Any:
+    weight, bias = module.weight, module.bias
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != weight.dtype or torch.is_autocast_enabled("cpu"):
+            return torch.nn.functional.linear(x, weight, bias)
+        return _FrozenLinear.apply(x, packed, packed_t, bias)
+
+    return forward
+
+
+@contextlib.contextmanager
+def frozen_packed_linears(model: Any, free_bytes: int | None = None) -> Iterator[int]:
+    """Inside the block, the model's frozen plain CPU linears train on packed weights; yields how many."""
+    from engine.models.fast import free_memory_bytes
+
+    linears = [m for m in (_plain_linears(model) if available() else [])
+               if not m.weight.requires_grad and (m.bias is None or not m.bias.requires_grad)]
+    weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    free = free_memory_bytes("cpu") if free_bytes is None else free_bytes
+    if not linears or free is None or free < 3 * weight_bytes:  # two packed copies, and room to spare
+        yield 0
+        return
+    patched: list[torch.nn.Linear] = []
+    try:
+        with torch.no_grad():
+            for module in linears:
+                weight = module.weight.detach()
+                packed = torch.ops.mkldnn._reorder_linear_weight(weight)  # pylint: disable=protected-access
+                packed_t = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous())  # pylint: disable=protected-access
+                module.forward = _frozen_forward(module, packed, packed_t)
+                patched.append(module)
+        yield len(patched)
+    finally:
+        for module in patched:
+            del module.forward

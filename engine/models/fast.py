@@ -7,6 +7,8 @@ configured), computed with less waste.
   not depend on the micro-batch, and the loss is normalised by the tokens of the whole step).
   On CPU the spec's micro-batch is kept: larger ones raise the peak RSS for little speed.
 - Gradient checkpointing off where the activations fit without it (memory and speed only).
+- On a CPU, frozen linears (LoRA's base layers) on oneDNN-packed weights, forward and backward
+  (engine.models.cpu_linear): the same products without re-laying out the weight at every call.
 - Padding-free rows when examples are not packed into the paper's wrapped sequences
   (engine.models.packing): several examples per row, position ids restarting per example, so
   no example attends to another and padding is not computed.
@@ -47,6 +49,7 @@ class SpeedPlan:
     padding_free: bool
     chunked_loss: bool
     loss_backend: str
+    packed_linears: bool = False  # frozen linears on oneDNN-packed weights (CPU; engine.models.cpu_linear)
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as a plain dict (the run's `train_path` event)."""
@@ -103,7 +106,10 @@ def plan(spec: RunSpec, device: str, model: Any, trainable: int, free_bytes: int
     elif device == "cuda":
         free = free_memory_bytes(device) if free_bytes is None else free_bytes
         micro, checkpointing = _fit(spec, model, trainable, free)
-    return SpeedPlan("fast", micro, t.effective_batch // micro, checkpointing, padding_free, True, backend(device))
+    from engine.models import cpu_linear
+
+    return SpeedPlan("fast", micro, t.effective_batch // micro, checkpointing, padding_free, True, backend(device),
+                     packed_linears=device == "cpu" and cpu_linear.available())
 
 
 def previous_plan(events: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ stops cleanly (after a checkpoint) when cancellation is requested.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -261,6 +262,15 @@ def attach_metrics(trainer: Any, tokenizer: Any, plan: Schedule) -> None:
     trainer.preprocess_logits_for_metrics = metrics.preprocess_logits
 
 
+def _packed(model: Any, speed: Any) -> contextlib.AbstractContextManager[Any]:
+    """Frozen linears on packed weights while training, where the plan says so (CPU)."""
+    if not speed.packed_linears:
+        return contextlib.nullcontext()
+    from engine.models import cpu_linear
+
+    return cpu_linear.frozen_packed_linears(model)
+
+
 def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records: list[dict[str, Any]],
           valid_records: list[dict[str, Any]], device: str, is_main: bool = True) -> TrainResult:
     """Train `model` in place (resuming from the run's last checkpoint) and return a summary."""
@@ -308,7 +318,8 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
         if is_main:
             run.append_event("resume", checkpoint=Path(resume).name)
     started = time.time()
-    output = trainer.train(resume_from_checkpoint=resume)
+    with _packed(model, speed):
+        output = trainer.train(resume_from_checkpoint=resume)
     if callback.cancelled:
         raise Cancelled(f"cancelled at step {trainer.state.global_step}; checkpoint kept for resume")
     best = trainer.state.best_metric

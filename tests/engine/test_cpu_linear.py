@@ -50,3 +50,40 @@ def test_forward_comes_back_when_the_block_raises():
     with pytest.raises(RuntimeError, match="stop"), cpu_linear.packed_linears(model, free_bytes=1 << 30):
         raise RuntimeError("stop")
     assert all("forward" not in vars(m) for m in model)
+
+
+def _lora_like() -> torch.nn.Module:
+    """A frozen base linear beside a trainable one, as LoRA leaves them."""
+    model = _model()
+    model[0].requires_grad_(False)
+    return model
+
+
+def test_frozen_linears_train_on_packed_weights_with_the_plain_gradients():
+    model = _lora_like()
+    x = torch.randn(3, 5, 16, requires_grad=True)
+    target = torch.randn(3, 5, 8)
+
+    def grads():
+        model.zero_grad()
+        x.grad = None
+        loss = ((model(x) - target) ** 2).sum()
+        loss.backward()
+        return loss.detach(), x.grad.clone(), model[2].weight.grad.clone()
+
+    plain = grads()
+    with cpu_linear.frozen_packed_linears(model, free_bytes=1 << 30) as count:
+        assert count == 1  # the frozen base; the trainable linear and the subclass keep their own forward
+        assert "forward" in vars(model[0]) and "forward" not in vars(model[2])
+        packed = grads()
+    assert all("forward" not in vars(m) for m in model)
+    for a, b in zip(plain, packed, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_linears_fall_back_under_autocast():
+    model = _lora_like()
+    x = torch.randn(4, 16)
+    with cpu_linear.frozen_packed_linears(model, free_bytes=1 << 30), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model[0](x)
+    assert out.dtype == torch.bfloat16  # autocast's own linear ran, not the fp32 packed one
