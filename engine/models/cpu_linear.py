@@ -17,7 +17,8 @@ nothing is packed.
 `frozen_packed_linears(model)` does the same for training (the fast path on a CPU): the frozen
 linears of LoRA (the base layers; adapters and anything trainable stay as they are) run their
 forward on the packed weight and their backward (the input's gradient, grad @ W) on a packed copy
-of the transpose, so both matrix products of a frozen layer skip the per-call re-layout. Under
+of the transpose, so both matrix products of a frozen layer skip the per-call re-layout. The
+output head is left as it is: the fast path's chunked loss multiplies by its weight directly. Under
 autocast, or for an input of another dtype, a layer falls back to `torch.nn.functional.linear`.
 """
 
@@ -109,8 +110,9 @@ def frozen_packed_linears(model: Any, free_bytes: int | None = None) -> Iterator
     """Inside the block, the model's frozen plain CPU linears train on packed weights; yields how many."""
     from engine.models.fast import free_memory_bytes
 
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     linears = [m for m in (_plain_linears(model) if available() else [])
-               if not m.weight.requires_grad and (m.bias is None or not m.bias.requires_grad)]
+               if not m.weight.requires_grad and (m.bias is None or not m.bias.requires_grad) and m is not head]
     weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
     free = free_memory_bytes("cpu") if free_bytes is None else free_bytes
     if not linears or free is None or free < 3 * weight_bytes:  # two packed copies, and room to spare
