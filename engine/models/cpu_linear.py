@@ -55,7 +55,7 @@ def _packed_forward(packed: torch.Tensor, bias: torch.Tensor | None) -> Any:
 @contextlib.contextmanager
 def packed_linears(model: Any, free_bytes: int | None = None) -> Iterator[int]:
     """Run the model's plain CPU linears on packed weights inside the block; yields how many."""
-    from engine.models.fast import free_memory_bytes
+    from engine.models.memory import free_memory_bytes
 
     linears = _plain_linears(model) if available() else []
     weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
@@ -108,7 +108,7 @@ def _frozen_forward(module: torch.nn.Linear, packed: torch.Tensor, packed_t: tor
 @contextlib.contextmanager
 def frozen_packed_linears(model: Any, free_bytes: int | None = None) -> Iterator[int]:
     """Inside the block, the model's frozen plain CPU linears train on packed weights; yields how many."""
-    from engine.models.fast import free_memory_bytes
+    from engine.models.memory import free_memory_bytes
 
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     linears = [m for m in (_plain_linears(model) if available() else [])

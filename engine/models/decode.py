@@ -356,7 +356,7 @@ def auto_batch_size(model: Any, device: str, prompt_tokens: int, max_new_tokens:
     token loop's outputs do not depend on the batch (greedy: equal to one prompt at a time;
     sampled: seeded per request and sample), so this changes speed only. A prompt's samples share
     one batch, so this counts rows of the result."""
-    from engine.models.fast import free_memory_bytes
+    from engine.models.memory import free_memory_bytes
 
     cuda = device.startswith("cuda")
     if cuda and not torch.cuda.is_available():

@@ -71,22 +71,6 @@ def activation_bytes_per_token(config: Any, element_bytes: int, checkpointing: b
     return layers * per_layer
 
 
-def free_memory_bytes(device: str) -> int | None:
-    """Free device memory (CUDA) or available RAM (CPU), if it can be read."""
-    if device == "cuda":
-        import torch
-
-        return int(torch.cuda.mem_get_info()[0])
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def plan(spec: RunSpec, device: str, model: Any, trainable: int, free_bytes: int | None = None,
          previous: dict[str, Any] | None = None) -> SpeedPlan:
     """The plan for this run on this device (the reference path: the spec's settings unchanged).
@@ -104,6 +88,8 @@ def plan(spec: RunSpec, device: str, model: Any, trainable: int, free_bytes: int
     if before and t.effective_batch % before == 0:
         micro, checkpointing = before, bool(previous.get("gradient_checkpointing"))
     elif device == "cuda":
+        from engine.models.memory import free_memory_bytes
+
         free = free_memory_bytes(device) if free_bytes is None else free_bytes
         micro, checkpointing = _fit(spec, model, trainable, free)
     from engine.models import cpu_linear

@@ -8,8 +8,9 @@ output (tested).
 
 Backends (`DecodeSettings.backend`): "auto" decodes with engine.models.decode's token loop over the
 model's forward wherever it reproduces generate() (preallocated KV cache, finished rows leave the
-batch, stop strings checked out of the loop, rows of different tasks in one batch; on a CPU,
-prompts prefilled without padding and linears on prepacked weights, engine.models.cpu_linear),
+batch, stop strings checked out of the loop, rows of different tasks in one batch, LoRA adapters
+merged into unquantised base weights while it runs; on a CPU, prompts prefilled without padding and
+linears on prepacked weights, engine.models.cpu_linear),
 else with Hugging Face `generate()`; "generate" always uses generate() (the reference, and the
 baseline in bench/bench_engine.py); "vllm" uses engine.models.vllm_backend where vLLM is installed.
 """
@@ -194,13 +195,39 @@ def _backend(model: Any, settings: DecodeSettings) -> Callable[..., list[tuple[l
     return _with_loop if decode.supports(model) else None
 
 
-def _fast_linears(model: Any, decoder: Callable[..., Any] | None) -> contextlib.AbstractContextManager[Any]:
-    """The token loop on a CPU runs on prepacked linear weights (engine.models.cpu_linear)."""
+def _merged(model: Any) -> bool:
+    """Merge the model's LoRA adapters into its (unquantised) base weights; whether it did. A merged
+    layer computes x (W + s·BA)ᵀ in one product instead of three, the same up to float rounding."""
+    import torch
+
+    tuner = getattr(model, "base_model", None)
+    if not hasattr(model, "peft_config") or not hasattr(tuner, "merge_adapter"):
+        return False
+    if any(c.peft_type != "LORA" for c in model.peft_config.values()):
+        return False
+    if any(p.dtype in (torch.uint8, torch.int8) for p in model.parameters()):
+        return False  # 4-/8-bit base weights: merging would round the adapter into the quantisation
+    tuner.merge_adapter()
+    return True
+
+
+@contextlib.contextmanager
+def _fast_model(model: Any, decoder: Callable[..., Any] | None) -> Iterator[None]:
+    """While the token loop decodes: LoRA adapters merged (undone after), and on a CPU the linears on
+    prepacked weights (engine.models.cpu_linear)."""
     from engine.models import cpu_linear
 
-    if decoder is not _with_loop or next(iter(model.parameters())).device.type != "cpu":
-        return contextlib.nullcontext()
-    return cpu_linear.packed_linears(model)
+    if decoder is not _with_loop:
+        yield
+        return
+    merged = _merged(model)
+    try:
+        on_cpu = next(iter(model.parameters())).device.type == "cpu"
+        with cpu_linear.packed_linears(model) if on_cpu else contextlib.nullcontext():
+            yield
+    finally:
+        if merged:
+            model.base_model.unmerge_adapter()
 
 
 def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], settings: DecodeSettings,
@@ -218,7 +245,7 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenRequest], setting
     stop_ids = set(settings.stop_token_ids) or {int(tokenizer.eos_token_id)}
     decoder = _backend(model, settings)
     batches = plan_batches(requests, tokenizer, settings.batch_size, mixed=decoder is not None)
-    with _fast_linears(model, decoder):
+    with _fast_model(model, decoder):
         for number, batch in enumerate(batches):
             reqs = [req for req, _ in batch]
             if done and all(req.key in done for req in reqs):

@@ -206,3 +206,34 @@ def test_auto_batch_size_on_cpu_grows_with_free_memory_up_to_its_ceiling(llama):
     sizes = [decode.auto_batch_size(model, "cpu", 500, 512, 1, free_bytes=1 << k) for k in range(14, 32)]
     assert sizes == sorted(sizes) and sizes[0] == 1 and sizes[-1] == decode.CPU_CEILING
     assert any(1 < size < decode.CPU_CEILING for size in sizes)  # in between, as much as a quarter of RAM holds
+
+
+def test_lora_adapters_are_merged_while_the_loop_decodes_and_unmerged_after(tiny_model):
+    """A LoRA model (non-zero adapters) decodes merged, gives generate()'s unmerged greedy tokens,
+    and is an unmerged adapter model again afterwards."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = _load(tiny_model)
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)  # B starts at zero: without this the adapter changes nothing
+    model.eval()
+    base_weight = model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight.clone()
+    requests = _requests(tokenizer, max_new=16)
+    loop = _run(model, tokenizer, requests, batch_size=6)
+    single = _run(model, tokenizer, requests, batch_size=1, backend="generate")
+    assert _ids(loop) == _ids(single)
+    layers = [m for m in model.modules() if hasattr(m, "merged") and hasattr(m, "lora_A")]
+    assert layers and not any(m.merged for m in layers)
+    restored = model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight
+    torch.testing.assert_close(restored, base_weight, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        model.base_model.merge_adapter()
+        merged = {(k, o.token_ids) for k, o in _run(model, tokenizer, requests, batch_size=6,
+                                                   backend="generate").items()}
+        model.base_model.unmerge_adapter()
+    assert merged == {(k, o.token_ids) for k, o in loop.items()}
