@@ -226,9 +226,17 @@ def _show_table(frame: pd.DataFrame, baseline_name: str, with_n: pd.DataFrame) -
     with tabs[3]:
         metric_list = list(dict.fromkeys(frame["metric"]))
         metric = st.selectbox("metric", metric_list, key="compare.bar_metric")
+        _meaning(metric)
         bars = intervals.metric_bars(with_n, metric) if not with_n.empty else figures.metric_bars(frame, metric)
         st.plotly_chart(bars, key="compare-bars")
         st.caption("Error bars: 95% intervals (Wilson for pass/fail, t for per-sample scores).")
+
+
+def _meaning(metric: str) -> None:
+    """What the chosen metric measures, its scale and direction (engine.glossary), under its selector."""
+    text = engine.api.glossary().help(metric)
+    if text:
+        st.caption(text)
 
 
 def compare_pivot(frame: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -250,6 +258,8 @@ def _show_scaling(frame: pd.DataFrame, info: pd.DataFrame) -> None:
         index=metrics.index(pass_at(1)) if pass_at(1) in metrics else 0,
         key="compare.scaling_metric",
     )
+    with cols[0]:
+        _meaning(metric)
     overlay = cols[1].checkbox(
         "overlay the paper's values",
         value=False,

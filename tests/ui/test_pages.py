@@ -121,6 +121,10 @@ def test_compare_shows_the_study_side_by_side_with_tests(seeded):
     assert row["test"].iloc[0].startswith("McNemar") and row["p (Holm)"].iloc[0] != "–"
     assert "only B passes 3" in row["effect_label"].iloc[0]  # samples 1, 2, 3 flip
     assert len(at.get("plotly_chart")) >= 3
+    # the scaling chart's metric says what it measures, in the glossary's words
+    assert at.selectbox(key="compare.scaling_metric").value == "pass@1"
+    assert any("share of problems solved with 1 sample" in c.value and "higher is better" in c.value
+               for c in at.caption)
 
 
 def test_compare_per_run_with_paper_overlay(seeded):
