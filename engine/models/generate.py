@@ -220,9 +220,10 @@ def _fast_model(model: Any, decoder: Callable[..., Any] | None) -> Iterator[None
     if decoder is not _with_loop:
         yield
         return
+    first = next(iter(model.parameters()), None)
+    on_cpu = first is not None and first.device.type == "cpu"
     merged = _merged(model)
     try:
-        on_cpu = next(iter(model.parameters())).device.type == "cpu"
         with cpu_linear.packed_linears(model) if on_cpu else contextlib.nullcontext():
             yield
     finally:
