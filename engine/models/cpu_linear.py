@@ -25,7 +25,7 @@ autocast, or for an input of another dtype, a layer falls back to `torch.nn.func
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -53,27 +53,37 @@ def _packed_forward(packed: torch.Tensor, bias: torch.Tensor | None) -> Any:
 
 
 @contextlib.contextmanager
-def packed_linears(model: Any, free_bytes: int | None = None) -> Iterator[int]:
-    """Run the model's plain CPU linears on packed weights inside the block; yields how many."""
+def _swapped(linears: list[torch.nn.Linear], forward_of: Callable[[torch.nn.Linear], Any], copies: int,
+             free_bytes: int | None) -> Iterator[int]:
+    """Inside the block each of `linears` runs `forward_of(module)` (built once, under no_grad);
+    nothing is swapped unless the available RAM holds `copies` × their weight bytes. Yields how many."""
     from engine.models.memory import free_memory_bytes
 
-    linears = _plain_linears(model) if available() else []
     weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
     free = free_memory_bytes("cpu") if free_bytes is None else free_bytes
-    if not linears or free is None or free < 2 * weight_bytes:
+    if not linears or free is None or free < copies * weight_bytes:
         yield 0
         return
     patched: list[torch.nn.Linear] = []
     try:
         with torch.no_grad():
             for module in linears:
-                packed = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach())  # pylint: disable=protected-access
-                module.forward = _packed_forward(packed, module.bias)
+                module.forward = forward_of(module)
                 patched.append(module)
         yield len(patched)
     finally:
         for module in patched:
             del module.forward  # the instance attribute: the class's forward again
+
+
+def _reorder(weight: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())  # pylint: disable=protected-access
+
+
+def packed_linears(model: Any, free_bytes: int | None = None) -> contextlib.AbstractContextManager[int]:
+    """Run the model's plain CPU linears on packed weights inside the block; yields how many."""
+    linears = _plain_linears(model) if available() else []
+    return _swapped(linears, lambda m: _packed_forward(_reorder(m.weight), m.bias), 2, free_bytes)
 
 
 def _pointwise(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -105,29 +115,11 @@ def _frozen_forward(module: torch.nn.Linear, packed: torch.Tensor, packed_t: tor
     return forward
 
 
-@contextlib.contextmanager
-def frozen_packed_linears(model: Any, free_bytes: int | None = None) -> Iterator[int]:
+def frozen_packed_linears(model: Any, free_bytes: int | None = None) -> contextlib.AbstractContextManager[int]:
     """Inside the block, the model's frozen plain CPU linears train on packed weights; yields how many."""
-    from engine.models.memory import free_memory_bytes
-
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     linears = [m for m in (_plain_linears(model) if available() else [])
                if not m.weight.requires_grad and (m.bias is None or not m.bias.requires_grad) and m is not head]
-    weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
-    free = free_memory_bytes("cpu") if free_bytes is None else free_bytes
-    if not linears or free is None or free < 3 * weight_bytes:  # two packed copies, and room to spare
-        yield 0
-        return
-    patched: list[torch.nn.Linear] = []
-    try:
-        with torch.no_grad():
-            for module in linears:
-                weight = module.weight.detach()
-                packed = torch.ops.mkldnn._reorder_linear_weight(weight)  # pylint: disable=protected-access
-                packed_t = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous())  # pylint: disable=protected-access
-                module.forward = _frozen_forward(module, packed, packed_t)
-                patched.append(module)
-        yield len(patched)
-    finally:
-        for module in patched:
-            del module.forward
+    # two packed copies (W and its transpose), and room to spare
+    return _swapped(linears, lambda m: _frozen_forward(m, _reorder(m.weight), _reorder(m.weight.t())), 3,
+                    free_bytes)

@@ -6,35 +6,15 @@ from __future__ import annotations
 import pytest
 
 from engine.models import load as models
-from engine.models.generate import DecodeSettings, GenRequest, generate, plan_batches, render_prompt
-from engine.settings import load_settings
-from engine.spec import parse_run_spec
-
-PROMPTS = [
-    "def add(a, b):",
-    "Write a Java method that sums a list of integers and returns the total, handling empty lists.",
-    "Translate from Java to C#:\npublic int add(int a, int b) { return a + b; }",
-    "x",
-    "Summarize this Python code:\nfor i in range(10):\n    print(i)",
-    "public override int Add(int a, int b){return a + b;}",
-]
+from engine.models.generate import DecodeSettings, generate, plan_batches
+from tests.engine.generation_helpers import load
+from tests.engine.generation_helpers import requests_for as _requests
+from tests.engine.generation_helpers import run as _run
 
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model):
-    spec = parse_run_spec({"model": {"id": str(tiny_model)}, "method": "none", "tasks": ["gen-python"]})
-    model, tokenizer = models.load_for_generation(spec, load_settings(), "cpu", None)
-    return model, tokenizer
-
-
-def _requests(tokenizer, max_new=24, stops=()):
-    return [GenRequest(key=("t", str(i)), prompt=render_prompt(tokenizer, [{"role": "user", "content": p}]),
-                       max_new_tokens=max_new, stop_strings=tuple(stops)) for i, p in enumerate(PROMPTS)]
-
-
-def _run(model, tokenizer, requests, **kw):
-    settings = DecodeSettings(stop_token_ids=tuple(models.stop_token_ids(tokenizer, model)), **kw)
-    return {(o.key, o.sample_index): o for batch in generate(model, tokenizer, requests, settings) for o in batch}
+    return load(tiny_model)
 
 
 def test_batched_greedy_equals_one_at_a_time(loaded):

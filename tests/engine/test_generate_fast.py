@@ -9,18 +9,10 @@ import pytest
 
 from engine.models import decode
 from engine.models import load as models
-from engine.models.generate import DecodeSettings, GenRequest, generate, render_prompt
-from engine.settings import load_settings
-from engine.spec import parse_run_spec
-
-PROMPTS = [
-    "def add(a, b):",
-    "Write a Java method that sums a list of integers and returns the total, handling empty lists.",
-    "Translate from Java to C#:\npublic int add(int a, int b) { return a + b; }",
-    "x",
-    "Summarize this Python code:\nfor i in range(10):\n    print(i)",
-    "public override int Add(int a, int b){return a + b;}",
-]
+from engine.models.generate import GenRequest
+from tests.engine.generation_helpers import load
+from tests.engine.generation_helpers import requests_for as _requests
+from tests.engine.generation_helpers import run as _run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,29 +26,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _load(path):
-    spec = parse_run_spec({"model": {"id": str(path)}, "method": "none", "tasks": ["gen-python"]})
-    return models.load_for_generation(spec, load_settings(), "cpu", None)
-
-
 @pytest.fixture(scope="module")
 def llama(tiny_model):
-    return _load(tiny_model)
+    return load(tiny_model)
 
 
 @pytest.fixture(scope="module")
 def qwen(tiny_qwen):
-    return _load(tiny_qwen)
-
-
-def _requests(tokenizer, max_new=24, stops=()):
-    return [GenRequest(key=("t", str(i)), prompt=render_prompt(tokenizer, [{"role": "user", "content": p}]),
-                       max_new_tokens=max_new, stop_strings=tuple(stops)) for i, p in enumerate(PROMPTS)]
-
-
-def _run(model, tokenizer, requests, **kw):
-    settings = DecodeSettings(**{"stop_token_ids": tuple(models.stop_token_ids(tokenizer, model)), **kw})
-    return {(o.key, o.sample_index): o for batch in generate(model, tokenizer, requests, settings) for o in batch}
+    return load(tiny_qwen)
 
 
 def _ids(outputs):
@@ -214,7 +191,7 @@ def test_lora_adapters_are_merged_while_the_loop_decodes_and_unmerged_after(tiny
     import torch
     from peft import LoraConfig, get_peft_model
 
-    model, tokenizer = _load(tiny_model)
+    model, tokenizer = load(tiny_model)
     torch.manual_seed(0)
     model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
     with torch.no_grad():
