@@ -12,6 +12,8 @@ defaults.
     CODETUNE_DATA_DIR   the public datasets (default: $CODETUNE_HOME/data)
     CODETUNE_MODELS_DIR local models (default: $CODETUNE_HOME/models)
     CODETUNE_OFFLINE    1 = never touch the Hugging Face hub (also implied by HF_HUB_OFFLINE=1)
+    CODETUNE_PRELOAD    0 = each run process starts a fresh interpreter instead of a fork of the
+                        worker's zygote, which has torch & co. imported (engine.executors.zygote)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Settings:
     models_dir: Path
     offline: bool
     origin: str = "defaults"  # where the workspace came from: an environment variable, a settings file
+    preload: bool = True  # run processes fork from a zygote with the libraries imported
 
     def describe(self) -> str:
         """'workspace /x/workspace (from /x/.codetune.toml), data /x/data' for messages."""
@@ -99,4 +102,5 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         models_dir=Path(values.get("CODETUNE_MODELS_DIR") or home / "models").expanduser().resolve(),
         offline=_truthy(env.get("CODETUNE_OFFLINE")) or _truthy(env.get("HF_HUB_OFFLINE")),
         origin=origin,
+        preload=(env.get("CODETUNE_PRELOAD") or "1").strip().lower() not in {"0", "false", "no", "off"},
     )

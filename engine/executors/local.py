@@ -1,4 +1,5 @@
-"""The local executor: one run in a child process (`python -m engine.phases.recipe RUN_DIR`).
+"""The local executor: one run in a child process (`python -m engine.phases.recipe RUN_DIR`, or a
+fork of the worker's zygote with the libraries already imported: engine.executors.zygote).
 
 The child inherits the run's lock fd, so the lock lives exactly as long as someone works on the
 run; it dies with the worker (PR_SET_PDEATHSIG), so a killed worker never leaves an orphan
@@ -9,23 +10,18 @@ after a grace period) and records a failure when the child dies without saying w
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
+from engine.executors.zygote import Zygote, die_with_parent
 from engine.runs.rundir import RunDir
 
-PR_SET_PDEATHSIG = 1
 CANCEL_GRACE_S = 30.0
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def child_command(run: RunDir) -> list[str]:
@@ -34,23 +30,28 @@ def child_command(run: RunDir) -> list[str]:
 
 
 def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False, poll_s: float = 1.0,
-            env: dict[str, str] | None = None, beat: Callable[[], None] = lambda: None) -> int:
-    """Run `run` in a child process and wait; returns the child's exit code (negative = signal)."""
+            env: dict[str, str] | None = None, beat: Callable[[], None] = lambda: None,
+            zygote: Zygote | None = None) -> int:
+    """Run `run` in a child process (forked by `zygote` when given and alive) and wait; returns the
+    child's exit code (negative = signal)."""
+    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     with open(run.log_path, "ab") as log:
         log.write(f"\n=== attempt started {time.ctime()} by worker pid {os.getpid()} ===\n".encode())
         log.flush()
-        # the child outlives the log's `with` block (it is polled and waited for below), and preexec_fn is
-        # the only way to set PR_SET_PDEATHSIG in the child (no other API does it)
-        proc = subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
-            child_command(run),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            pass_fds=(lock_fd,),
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-        )
+        proc: Any = zygote.spawn(run.path, run.log_path, child_env, lock_fd) if zygote else None
+        if proc is None:
+            # the child outlives the log's `with` block (it is polled and waited for below), and preexec_fn
+            # is the only way to set PR_SET_PDEATHSIG in the child (no other API does it)
+            proc = subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
+                child_command(run),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(lock_fd,),
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+                env=child_env,
+            )
     cancel_seen: float | None = None
     while True:
         try:
@@ -76,6 +77,6 @@ def execute(run: RunDir, lock_fd: int, stop: Callable[[], bool] = lambda: False,
                 return proc.wait()
 
 
-def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+def _kill_group(proc: Any, sig: int) -> None:  # a Popen or a zygote's ForkedRun
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)

@@ -3,7 +3,8 @@
 Each finished batch is written as a parquet part under generations.parts/ (atomic rename); a
 restarted run reads the parts and generates only what is missing; at the end the parts are
 merged into generations.parquet with the schema of engine.runs.rundir.GENERATIONS_SCHEMA.
-Batches are as large as free memory allows (engine.models.decode.auto_batch_size; on a CPU up to 64 rows).
+Batches are as large as free memory allows (engine.models.decode.auto_batch_size; on a CPU up to 64 rows),
+unless `eval.auto_batch` is false.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def run(ctx: PhaseContext) -> None:
                 stop_strings=tuple(task.stop_strings()),
             ))
         batch_size = spec.eval.batch_size
-        if decode.supports(model):
+        if spec.eval.auto_batch and decode.supports(model):
             # as many rows as memory holds: the token loop's outputs do not depend on the batch
             # (greedy: tested equal to one at a time; sampled: seeded per request and sample)
             longest = max(len(tokenizer(req.prompt, add_special_tokens=False)["input_ids"]) for req in requests)

@@ -87,8 +87,10 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
         return ray_executor.work(settings, once=once, max_runs=max_runs, stop=stop, log=log,
                                  beat=beat, **executor_options)
     from engine.executors import local
+    from engine.executors.zygote import Zygote
 
     executed = 0
+    zygote = Zygote(settings.home / "zygote.log") if settings.preload else None
     try:
         while not stop() and (max_runs is None or executed < max_runs):
             beat(None)
@@ -110,7 +112,7 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
             beat(run.run_id)
             log(f"worker {os.getpid()}: running {run.run_id}")
             try:
-                code = local.execute(run, fd, stop=stop, beat=lambda current=run.run_id: beat(current))
+                code = local.execute(run, fd, stop=stop, beat=lambda current=run.run_id: beat(current), zygote=zygote)
                 state = settle_run(run, code)
             except OSError as exc:
                 if run.path.exists():  # e.g. a full disk: its outcome cannot be written now. The lock is
@@ -127,6 +129,8 @@ def work(settings: Settings | None = None, once: bool = False, max_runs: int | N
             executed += 1
             log(f"worker {os.getpid()}: {run.run_id} → {state}")
     finally:
+        if zygote is not None:
+            zygote.close()
         me.unlink(missing_ok=True)
     return executed
 

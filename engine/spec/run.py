@@ -147,6 +147,9 @@ class EvalSpec(StrictModel):
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int | None = Field(None, gt=0, description="default: 512 for code, 128 for summaries")
     batch_size: int = Field(8, gt=0)
+    auto_batch: bool = Field(True, description="larger batches than batch_size where memory allows (on a CPU up "
+                             "to 64 rows; outputs unchanged, speed only); false: batches of batch_size, each one a "
+                             "resume point")
     limit: int | None = Field(None, gt=0, description="evaluate at most this many samples per task")
     timeout_s: float = Field(10.0, gt=0, le=600, description="time limit per executed test program")
     pass_k: list[int] = Field(default_factory=lambda: [1], min_length=1)
@@ -313,6 +316,7 @@ class RunSpec(StrictModel):
             # the default computes what a spec written before the option computed (same steps, loss and
             # attention; speed and memory only), so it keeps that spec's hash and run id
             del data["train"]["speed"]
+        del data["eval"]["auto_batch"]  # the batch a prompt decodes in does not change its output
         return data
 
     def spec_hash(self) -> str:

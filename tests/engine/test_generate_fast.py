@@ -214,3 +214,34 @@ def test_lora_adapters_are_merged_while_the_loop_decodes_and_unmerged_after(tiny
                                                    backend="generate").items()}
         model.base_model.unmerge_adapter()
     assert merged == {(k, o.token_ids) for k, o in loop.items()}
+
+
+def test_auto_batch_grows_the_batches_and_off_keeps_the_specs(workspace, tiny_model, tmp_path, monkeypatch):
+    """On a CPU the generate phase decodes the three prompts in one batch; `eval.auto_batch: false`
+    keeps batches of `eval.batch_size` (each a resume point). Same outputs, same run id."""
+    import pyarrow.parquet as pq
+
+    from engine.phases import recipe
+    from engine.runs import queue
+    from engine.runs.rundir import RunDir, release_lock
+    from engine.settings import load_settings
+    from engine.spec import parse_run_spec
+
+    def run_with(auto: bool):
+        monkeypatch.setenv("CODETUNE_HOME", str(tmp_path / f"auto-{auto}"))
+        spec = parse_run_spec({"model": {"id": str(tiny_model)}, "method": "none",
+                               "tasks": [{"name": "gen-python", "cap": 8}],
+                               "eval": {"limit": 3, "max_new_tokens": 4, "batch_size": 1, "auto_batch": auto}})
+        settings = load_settings()
+        run = RunDir(settings.runs_dir / queue.submit_run(spec, settings).run_id)
+        fd = run.try_lock()
+        try:
+            assert recipe.execute(run, settings) == "done", run.read_status().error
+        finally:
+            release_lock(fd)
+        batches = [e["batch_size"] for e in run.read_events()[0] if e["type"] == "generate"]
+        return spec.run_id(), batches, pq.read_table(run.artifact("generations")).column("completion").to_pylist()
+
+    on, off = run_with(True), run_with(False)
+    assert on[1] == [3] and off[1] == [1, 1, 1]
+    assert on[0] == off[0] and on[2] == off[2]

@@ -66,13 +66,18 @@ def _wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval:
 
 
 def _children(pid: int) -> list[int]:
-    """Live child processes of `pid` (from /proc)."""
-    found = []
+    """Live descendants of `pid` (from /proc): its zygote, the run processes the zygote forked, ..."""
+    parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             fields = stat.read_text().rpartition(")")[2].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(stat.parent.name))
+            if fields[0] != "Z":
+                parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(parents.get(child, []))
     return found
 
 
@@ -188,8 +193,9 @@ def _spec(model: Path, method: str, sampled: bool, seed: int = 42, task: str = "
         "lora": {"target_modules": ["q_proj", "v_proj"]},
         "train": {"max_steps": max_steps, "save_steps": save_steps, "batch_size": 2, "grad_accum": 1,
                   "max_length": max_length, "learning_rate": 1e-3, "seed": seed},
-        "eval": {"limit": limit, "max_new_tokens": max_new_tokens, "batch_size": 1, "timeout_s": 20,
-                 "n_samples": 2 if sampled else 1, "temperature": 0.8 if sampled else 0.0},
+        # batches of one, each a resume point (a kill lands between them)
+        "eval": {"limit": limit, "max_new_tokens": max_new_tokens, "batch_size": 1, "auto_batch": False,
+                 "timeout_s": 20, "n_samples": 2 if sampled else 1, "temperature": 0.8 if sampled else 0.0},
     })
 
 
@@ -714,8 +720,10 @@ def test_corrupt_and_vanished_run_files_do_not_stop_the_queue(workspace, data_di
     first = [pool.start(), pool.start()]
 
     _wait_for(lambda: _training(run["vanishing"]), 180, "the vanishing run to train")
-    owner = next(p for p in first if pool.current_run(p) == run["vanishing"].run_id)
-    orphans = _children(owner.pid)
+    assert any(pool.current_run(p) == run["vanishing"].run_id for p in first)
+    child = _wait_for(lambda: read_json(run["vanishing"].file("heartbeat.json"), {}).get("child_pid"), 30,
+                      "the vanishing run's heartbeat")
+    orphans = [child, *_children(child)]  # the run process and its own children (not the worker's zygote)
     _rm_rf(run["vanishing"].path)
     _wait_for(lambda: "removed while running" in pool.output(), 60, "the worker to notice the removed run")
     _wait_for(lambda: not any(_alive(pid) for pid in orphans), 30,
