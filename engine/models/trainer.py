@@ -182,6 +182,11 @@ def make_callback(run: RunDir, device: str, total_tokens_hint: int | None = None
                 self.cancelled = True
                 control.should_save = True
                 control.should_training_stop = True
+            elif state.global_step >= state.max_steps and not args.load_best_model_at_end:
+                # the last step's checkpoint would never be read: the model is saved right after training
+                # (a run that dies before that resumes from the checkpoint before, bit for bit). For full
+                # fine-tuning it is the weights and both AdamW moments: 16 bytes per parameter
+                control.should_save = False
             return control
 
         def on_save(self, args, state, control, **kwargs):

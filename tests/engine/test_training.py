@@ -256,3 +256,12 @@ def test_a_checkpoint_cut_short_by_a_kill_is_not_resumed_from(tiny_model, tmp_pa
             if e["type"] == "resume"] == ["checkpoint-2"]
     a, b = _adapters(whole), _adapters(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_last_step_writes_no_checkpoint_the_model_is_saved_instead(tiny_model, tmp_path):
+    """Checkpoints at every save_steps, but none at the last step (it would never be read; for full
+    fine-tuning it is the weights and both AdamW moments); with a best-checkpoint selection it stays."""
+    run, *_ = _train(_spec(tiny_model, "fft", max_steps=6, save_steps=2, save_total_limit=5), tmp_path)
+    assert sorted(p.name for p in run.checkpoints_dir.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    events = [json.loads(line) for line in run.events_path.read_text().splitlines()]
+    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [2, 4]
