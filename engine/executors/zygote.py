@@ -86,7 +86,7 @@ class Zygote:
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log, theirs:
+        with theirs, open(self.log_path, "ab") as log:
             # lives until close() or the worker's death (preexec_fn: the only way to set its death signal)
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
                 [sys.executable, "-m", "engine.executors.zygote", str(theirs.fileno()), *self.modules],
@@ -211,11 +211,10 @@ def _become_run(request: dict[str, Any], zygote: int) -> int:
     print(f"run process {os.getpid()}: forked by the zygote {zygote} (libraries preloaded)", flush=True)
     try:
         from engine.phases import recipe  # imported here, afresh for every run: edits take effect
-
-        return recipe.main([request["run"]])
     except Exception:  # pylint: disable=broad-exception-caught
         traceback.print_exc()
         return 1
+    recipe.exit_now(recipe.main([request["run"]]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,15 @@ traceback tail; a cancellation marks it cancelled. Run it as `python -m engine.p
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.phases import analyse, generate, prepare, score, train
 from engine.phases.context import Cancelled, PhaseContext
@@ -93,5 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     return {DONE: 0, CANCELLED: 3}.get(state, 1)
 
 
+def exit_now(code: int) -> NoReturn:
+    """End the run process with `code` as soon as its output is flushed and its exit handlers ran,
+    skipping the interpreter's teardown: with torch and transformers loaded that takes ~2 s, which the
+    worker would wait for before its next run."""
+    atexit._run_exitfuncs()  # pylint: disable=protected-access  # what sys.exit would run first
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
