@@ -27,9 +27,9 @@ def _spec(model: Path, method: str = "lora", **train):
     return parse_run_spec({
         "model": {"id": str(model)},
         "method": method,
-        "tasks": [{"name": "gen-python", "cap": 16}],
+        "tasks": [{"name": "gen-python", "cap": 16}, {"name": "sum-python", "cap": 16}],
         "lora": {"target_modules": ["q_proj", "v_proj"]},
-        "train": {"max_steps": 4, "batch_size": 2, "grad_accum": 1, "max_length": 128, "save_steps": 2,
+        "train": {"max_steps": 4, "batch_size": 2, "grad_accum": 1, "max_length": 384, "save_steps": 2,
                   "learning_rate": 1e-3, "logging_steps": 1, **train},
         "eval": {"limit": 2, "max_new_tokens": 12, "batch_size": 2, "timeout_s": 20},
     })
@@ -78,6 +78,9 @@ def test_a_forked_run_computes_what_a_fresh_interpreter_computes(workspace, tiny
     assert len(losses(fresh)) == 4 and losses(forked) == losses(fresh)
     texts = [pq.read_table(r.artifact("generations")).column("completion").to_pylist() for r in (fresh, forked)]
     assert texts[0] and texts[0] == texts[1]
+    scores = [sorted((s["task"], s["sample_id"], s["metric"], s["value"])
+                     for s in pq.read_table(r.artifact("scores")).to_pylist()) for r in (fresh, forked)]
+    assert {"meteor", "bleu"} <= {s[2] for s in scores[0]} and scores[0] == scores[1]  # WordNet read by the zygote
 
 
 def test_the_run_process_holds_the_lock_alone_and_dies_with_the_zygote(workspace, tiny_model):
