@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from engine.runs import queue
 from engine.runs.rundir import RunDir, read_json
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
+from tests.process_helpers import wait_for
 
 
 def _spec(model: Path, **overrides):
@@ -44,31 +44,21 @@ def _events(run: RunDir) -> list[dict]:
     return [json.loads(line) for line in run.events_path.read_text().splitlines() if line.strip()]
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_worker_killed_mid_training_resumes_from_checkpoint(workspace, tiny_model):
     settings = load_settings()
     spec = _spec(tiny_model, train={"max_steps": 400, "save_steps": 5})
     run = RunDir(settings.runs_dir / queue.submit_run(spec, settings).run_id)
     worker = _worker("--once")
-    _wait_for(lambda: any(e["type"] == "checkpoint" and e["step"] >= 5 for e in _events(run)), 180,
-              "a checkpoint")
+    wait_for(lambda: any(e["type"] == "checkpoint" and e["step"] >= 5 for e in _events(run)), 180,
+             "a checkpoint")
     child = read_json(run.file("heartbeat.json"), {}).get("child_pid")
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     # the run process dies with its worker (no orphan keeps training) and frees the lock
-    _wait_for(lambda: not run.is_locked(), 30, "the lock to be released")
+    wait_for(lambda: not run.is_locked(), 30, "the lock to be released")
     if child:
-        _wait_for(lambda: not Path(f"/proc/{child}").exists() or
-                  "zombie" in Path(f"/proc/{child}/status").read_text().lower(), 30, "the run process to die")
+        wait_for(lambda: not Path(f"/proc/{child}").exists() or
+                 "zombie" in Path(f"/proc/{child}/status").read_text().lower(), 30, "the run process to die")
     assert run.read_status().state == "running"
     assert queue.run_summary(run)["state"] == "stalled"
     step_at_kill = max(e["step"] for e in _events(run) if e["type"] == "checkpoint")
@@ -133,8 +123,8 @@ def test_a_run_process_killed_is_marked_failed_and_resumable(workspace, tiny_mod
         _spec(tiny_model, train={"max_steps": 400, "save_steps": 5}), settings).run_id)
     after = RunDir(settings.runs_dir / queue.submit_run(_spec(tiny_model, method="none"), settings).run_id)
     worker = _worker("--once")
-    _wait_for(lambda: any(e["type"] == "train" for e in _events(victim)), 180, "training to start")
-    child = _wait_for(lambda: read_json(victim.file("heartbeat.json"), {}).get("child_pid"), 30, "a heartbeat")
+    wait_for(lambda: any(e["type"] == "train" for e in _events(victim)), 180, "training to start")
+    child = wait_for(lambda: read_json(victim.file("heartbeat.json"), {}).get("child_pid"), 30, "a heartbeat")
     os.kill(child, signal.SIGKILL)  # e.g. the kernel's OOM killer
     out, _ = worker.communicate(timeout=600)
     status = victim.read_status()
@@ -153,7 +143,7 @@ def test_cancel_queued_and_running_runs(workspace, tiny_model):
     long = RunDir(settings.runs_dir / queue.submit_run(
         _spec(tiny_model, train={"max_steps": 2000, "save_steps": 5}), settings).run_id)
     worker = _worker("--once")
-    _wait_for(lambda: any(e["type"] == "train" for e in _events(long)), 180, "training to start")
+    wait_for(lambda: any(e["type"] == "train" for e in _events(long)), 180, "training to start")
     assert queue.cancel_run(settings, long.run_id) == "cancelling"
     worker.communicate(timeout=300)
     assert long.read_status().state == "cancelled"

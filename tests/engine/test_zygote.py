@@ -4,10 +4,8 @@ a fresh interpreter."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,6 +17,7 @@ from engine.runs import queue, worker
 from engine.runs.rundir import RunDir, release_lock
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
+from tests.process_helpers import alive, wait_for
 
 FORKED = "forked by the zygote"
 
@@ -33,28 +32,6 @@ def _spec(model: Path, method: str = "lora", **train):
                   "learning_rate": 1e-3, "logging_steps": 1, **train},
         "eval": {"limit": 2, "max_new_tokens": 12, "batch_size": 2, "timeout_s": 20},
     })
-
-
-def _events(run: RunDir) -> list[dict]:
-    return [json.loads(line) for line in run.events_path.read_text().splitlines() if line.strip()]
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _run_once(home: Path, model: Path, monkeypatch, preload: str) -> RunDir:
@@ -73,7 +50,7 @@ def test_a_forked_run_computes_what_a_fresh_interpreter_computes(workspace, tiny
     assert FORKED in forked.log_path.read_text() and FORKED not in fresh.log_path.read_text()
 
     def losses(run: RunDir) -> list[float]:
-        return [e["loss"] for e in _events(run) if e["type"] == "train" and "loss" in e]
+        return [e["loss"] for e in run.read_events()[0] if e["type"] == "train" and "loss" in e]
 
     assert len(losses(fresh)) == 4 and losses(forked) == losses(fresh)
     texts = [pq.read_table(r.artifact("generations")).column("completion").to_pylist() for r in (fresh, forked)]
@@ -93,7 +70,7 @@ def test_the_run_process_holds_the_lock_alone_and_dies_with_the_zygote(workspace
         child = zygote.spawn(run.path, run.log_path, dict(os.environ), fd)
         assert child is not None and zygote.proc is not None
         os.close(fd)  # the test's copy (not unlocked: LOCK_UN would unlock every copy): only the run holds it
-        _wait_for(lambda: any(e["type"] == "train" for e in _events(run)), 180, "training to start")
+        wait_for(lambda: any(e["type"] == "train" for e in run.read_events()[0]), 180, "training to start")
         assert run.is_locked()
         assert os.getsid(child.pid) == child.pid  # its own session: the worker cancels it with killpg
         lock = str(run.path / "lock")
@@ -102,8 +79,8 @@ def test_the_run_process_holds_the_lock_alone_and_dies_with_the_zygote(workspace
         with pytest.raises(Exception, match="run process"):
             child.wait(timeout=0.2)
     # the zygote is gone (as when its worker is killed): the run process dies, and the lock is free
-    _wait_for(lambda: not _alive(child.pid), 30, "the run process to die with its zygote")
-    _wait_for(lambda: not run.is_locked(), 30, "the lock to be released")
+    wait_for(lambda: not alive(child.pid), 30, "the run process to die with its zygote")
+    wait_for(lambda: not run.is_locked(), 30, "the lock to be released")
     assert FORKED in run.log_path.read_text()
 
 

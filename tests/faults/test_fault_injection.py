@@ -43,6 +43,7 @@ from engine.runs.rundir import RunDir, iter_runs, read_json
 from engine.settings import load_settings
 from engine.spec import expand_study, parse_run_spec, parse_study_spec
 from engine.vocabulary import CORRUPT, DONE, FAILED, PHASES, QUEUED, RUNNING, TERMINAL_STATES
+from tests.process_helpers import alive, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +57,7 @@ SEED = 20240909
 
 def _wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = POLL_S,
               detail: Callable[[], str] | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}" + (f"\n{detail()}" if detail else ""))
+    return wait_for(predicate, timeout, what, interval, detail)
 
 
 def _children(pid: int) -> list[int]:
@@ -79,15 +74,6 @@ def _children(pid: int) -> list[int]:
         found.append(child)
         todo.extend(parents.get(child, []))
     return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie waiting for its reaper does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _worker_env(home: Path, **extra: str) -> dict[str, str]:
@@ -140,7 +126,7 @@ class Pool:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         for child in children:
-            _wait_for(lambda c=child: not _alive(c), 30, f"run process {child} to die with its worker")
+            _wait_for(lambda c=child: not alive(c), 30, f"run process {child} to die with its worker")
         return children
 
     def output(self) -> str:
@@ -493,7 +479,7 @@ def test_sigkill_chaos_over_twenty_runs_loses_and_duplicates_nothing(workspace, 
     states = _states(settings, ids)
     lost = [rid for rid, state in states.items() if state != DONE]
     problems = [p for rid in ids for p in _check_complete_once(RunDir(settings.runs_dir / rid), spec_of[rid])]
-    orphans = [pid for k in landed for pid in k["children"] if _alive(pid)]
+    orphans = [pid for k in landed for pid in k["children"] if alive(pid)]
 
     from store.ingest import ingest_all
 
@@ -726,7 +712,7 @@ def test_corrupt_and_vanished_run_files_do_not_stop_the_queue(workspace, data_di
     orphans = [child, *_children(child)]  # the run process and its own children (not the worker's zygote)
     _rm_rf(run["vanishing"].path)
     _wait_for(lambda: "removed while running" in pool.output(), 60, "the worker to notice the removed run")
-    _wait_for(lambda: not any(_alive(pid) for pid in orphans), 30,
+    _wait_for(lambda: not any(alive(pid) for pid in orphans), 30,
               "the removed run's process to be stopped (it would write into a resubmitted run)")
 
     _wait_for(lambda: _training(run["scribbled"]), 180, "the scribbled run to train")
