@@ -12,6 +12,9 @@ configured), computed with less waste.
 - Padding-free rows when examples are not packed into the paper's wrapped sequences
   (engine.models.packing): several examples per row, position ids restarting per example, so
   no example attends to another and padding is not computed.
+- On a CPU, LoRA's dropout masks drawn from NumPy's PCG64 instead of PyTorch's one-element-at-a-
+  time CPU generator, and kept as booleans (engine.models.cpu_dropout): the same distribution,
+  other draws, so the loss curve differs from the reference's by dropout noise only.
 - A chunked cross-entropy over the labelled positions only (engine.models.loss): the head and its
   loss without the (tokens × vocabulary) logits, without TRL's entropy and accuracy statistics,
   and without its recomputation of the head in the backward pass.
@@ -50,6 +53,7 @@ class SpeedPlan:
     chunked_loss: bool
     loss_backend: str
     packed_linears: bool = False  # frozen linears on oneDNN-packed weights (CPU; engine.models.cpu_linear)
+    fast_dropout: bool = False  # LoRA dropout masks from PCG64, kept as booleans (CPU; engine.models.cpu_dropout)
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as a plain dict (the run's `train_path` event)."""
@@ -95,7 +99,8 @@ def plan(spec: RunSpec, device: str, model: Any, trainable: int, free_bytes: int
     from engine.models import cpu_linear
 
     return SpeedPlan("fast", micro, t.effective_batch // micro, checkpointing, padding_free, True, backend(device),
-                     packed_linears=device == "cpu" and cpu_linear.available())
+                     packed_linears=device == "cpu" and cpu_linear.available(),
+                     fast_dropout=device == "cpu" and spec.method in ("lora", "qlora") and spec.lora.dropout > 0)
 
 
 def previous_plan(events: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -267,13 +267,19 @@ def attach_metrics(trainer: Any, tokenizer: Any, plan: Schedule) -> None:
     trainer.preprocess_logits_for_metrics = metrics.preprocess_logits
 
 
-def _packed(model: Any, speed: Any) -> contextlib.AbstractContextManager[Any]:
-    """Frozen linears on packed weights while training, where the plan says so (CPU)."""
-    if not speed.packed_linears:
-        return contextlib.nullcontext()
-    from engine.models import cpu_linear
+def _cpu_kernels(model: Any, speed: Any) -> contextlib.AbstractContextManager[Any]:
+    """Frozen linears on packed weights and LoRA dropout from PCG64 while training, where the plan
+    says so (CPU)."""
+    stack = contextlib.ExitStack()
+    if speed.packed_linears:
+        from engine.models import cpu_linear
 
-    return cpu_linear.frozen_packed_linears(model)
+        stack.enter_context(cpu_linear.frozen_packed_linears(model))
+    if speed.fast_dropout:
+        from engine.models import cpu_dropout
+
+        stack.enter_context(cpu_dropout.fast_dropout(model))
+    return stack
 
 
 def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records: list[dict[str, Any]],
@@ -323,7 +329,7 @@ def train(spec: RunSpec, run: RunDir, model: Any, tokenizer: Any, train_records:
         if is_main:
             run.append_event("resume", checkpoint=Path(resume).name)
     started = time.time()
-    with _packed(model, speed):
+    with _cpu_kernels(model, speed):
         output = trainer.train(resume_from_checkpoint=resume)
     if callback.cancelled:
         raise Cancelled(f"cancelled at step {trainer.state.global_step}; checkpoint kept for resume")
