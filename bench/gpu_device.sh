@@ -5,12 +5,11 @@
 # (tokens/s, MFU, peak memory, losses), then generation tokens/s batched vs batch 1
 # (bench/gpu_smoke.py --report, which keeps to a time budget: under 8 minutes in all).
 #
-# The machine has no internet and no bitsandbytes or trl, and its transformers (5.17) is not our pin:
-# prepare the wheels here first (see docs/ARCHITECTURE.md, "Running the GPU checks"):
-#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#     --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
-#     --platform manylinux2014_x86_64 -d .whl bitsandbytes==0.50.2 trl==1.16.0 transformers==5.24.0
-# then: run(command="bash bench/gpu_device.sh", carry=[".whl"], timeout_s=540)
+# The machine has no internet and lacks bitsandbytes, trl, datasets and pydantic, and its transformers
+# (5.17) is not our pin: download the wheels here first (bench/gpu_wheels.txt lists them; 31 MiB):
+#   bash bench/gpu_wheels.sh
+# then: run(command="bash bench/gpu_device.sh", carry=[".whl"], timeout_s=540). A package that still
+# fails to import there ends the run at once with {"error": ..., "missing": {...}, "versions": {...}}.
 #
 # CODETUNE_GPU_DRY=1 runs the same script on a CPU with the tiny model, LoRA only, in seconds
 # (tests/engine/test_gpu.py); PYTHON picks the interpreter (default python3), BUDGET the seconds.
@@ -21,9 +20,10 @@ PY="${PYTHON:-python3}"
 DRY="${CODETUNE_GPU_DRY:-0}"
 LOG="$OUT/gpu_report.log"
 : > "$LOG"
-if ls .whl/*.whl >/dev/null 2>&1; then
+if [ "$DRY" != 1 ] && ls .whl/*.whl >/dev/null 2>&1; then  # (the wheels are for the GPU machine's Python 3.12)
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    >>"$LOG" 2>&1 && export PYTHONPATH="/tmp/site:$PWD" || { echo '{"error": "installing the carried wheels failed"}'; exit 1; }
+    >>"$LOG" 2>&1 && export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}" \
+    || { echo '{"error": "installing the carried wheels failed"}'; exit 1; }
 else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
@@ -35,8 +35,26 @@ if [ "$DRY" = 1 ]; then
 else
   nvidia-smi --query-gpu=name,memory.total --format=csv >>"$LOG" 2>&1
 fi
-"$PY" -c "import torch, transformers, peft, trl; print('versions', torch.__version__, transformers.__version__, \
-peft.__version__, trl.__version__)" >>"$LOG" 2>&1
+# Every package the report imports, each on its own: one that is missing ends the run here, in
+# seconds of device time, naming what to carry.
+preflight=$("$PY" - <<'PY' 2>>"$LOG"
+import importlib, json
+found, missing = {}, {}
+for name in ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "pydantic", "yaml"):
+    try:
+        found[name] = getattr(importlib.import_module(name), "__version__", "?")
+    except Exception as error:  # any failure to import is reported, not only ImportError
+        missing[name] = f"{type(error).__name__}: {error}"[:300]
+print(json.dumps({"versions": found, "missing": missing}))
+PY
+)
+echo "preflight $preflight" >>"$LOG"
+if ! printf '%s' "$preflight" | "$PY" -c 'import json, sys; sys.exit(1 if json.load(sys.stdin)["missing"] else 0)'; then
+  report=$("$PY" -c 'import json, sys; p = json.loads(sys.argv[1]); print(json.dumps({"error": "packages missing or '\
+'broken on this machine: carry their wheels (bash bench/gpu_wheels.sh, then carry .whl)", **p}))' "$preflight")
+  printf '%s\n' "$report" | tee "$OUT/gpu_report.json"
+  exit 1
+fi
 report=$(timeout 450 "$PY" bench/gpu_smoke.py "${args[@]}" 2>>"$LOG" | tail -n 1)
 rc=$?
 if [ -z "$report" ]; then

@@ -45,18 +45,52 @@ def test_smoke_script_on_cpu_with_a_tiny_model():
     _check(report, ["qlora", "lora", "fft"])
 
 
-def test_the_device_script_prints_one_json_report_in_its_cpu_dry_mode(tmp_path):
-    """bench/gpu_device.sh as the GPU machine runs it, on a CPU: one JSON object on stdout with the
-    reference recipe and our path side by side, and generation batched vs batch 1."""
-    env = {**os.environ, "CODETUNE_GPU_DRY": "1", "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
-           "CODETUNE_HOME": str(tmp_path / "home"), "BUDGET": "300"}
+# Run in every Python process of the dry run (as sitecustomize): the distributions of the modules it
+# imported, written at exit. Distributions, not modules: they are what the wheels carry.
+IMPORT_RECORDER = """
+import atexit, os, sys, importlib.metadata as metadata
+def _record():
+    owners = metadata.packages_distributions()
+    names = {d.lower().replace("_", "-") for m in list(sys.modules) for d in owners.get(m.split(".")[0], [])}
+    with open(os.environ["CODETUNE_IMPORTS_FILE"], "a", encoding="utf-8") as out:
+        out.write("\\n".join(sorted(names)) + "\\n")
+atexit.register(_record)
+"""
+
+# Imported here only through another version of a package the image has: huggingface_hub 2.x uses
+# httpx2 (and truststore), the image's huggingface_hub 1.33 uses httpx, which the image holds.
+NOT_NEEDED_THERE = {"httpx2", "httpcore2", "truststore"}
+
+
+def _names(path):
+    lines = (line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return {line.split("==")[0].lower().replace("_", "-") for line in lines if line}
+
+
+@pytest.fixture(scope="module", name="dry_run")
+def _dry_run(tmp_path_factory):
+    """bench/gpu_device.sh in its CPU dry mode, recording what its processes imported."""
+    tmp = tmp_path_factory.mktemp("gpu-dry")
+    (tmp / "hook").mkdir()
+    (tmp / "hook" / "sitecustomize.py").write_text(IMPORT_RECORDER, encoding="utf-8")
+    env = {**os.environ, "CODETUNE_GPU_DRY": "1", "PYTHON": sys.executable, "OUT": str(tmp / "out"),
+           "CODETUNE_HOME": str(tmp / "home"), "BUDGET": "300", "CODETUNE_IMPORTS_FILE": str(tmp / "imports.txt"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp / "hook"), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_device.sh")], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600, check=False)
+    recorded = tmp / "imports.txt"
+    return done, tmp / "out", set(recorded.read_text(encoding="utf-8").split()) if recorded.exists() else set()
+
+
+def test_the_device_script_prints_one_json_report_in_its_cpu_dry_mode(dry_run):
+    """bench/gpu_device.sh as the GPU machine runs it, on a CPU: one JSON object on stdout with the
+    reference recipe and our path side by side, and generation batched vs batch 1."""
+    done, out, _ = dry_run
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, done.stdout[-2000:]
     report = json.loads(lines[0])
-    assert report == json.loads((tmp_path / "out" / "gpu_report.json").read_text())
+    assert report == json.loads((out / "gpu_report.json").read_text())
     assert report["dry"] is True and report["device"] == "cpu"
     (lora,) = report["training"]
     assert set(lora["paths"]) == {"reference", "fast"}, lora
@@ -68,6 +102,18 @@ def test_the_device_script_prints_one_json_report_in_its_cpu_dry_mode(tmp_path):
     generation = report["generation"]
     assert generation["batched"]["new_tokens"] > 0 and generation["batch_1"]["tokens_per_s"] > 0
     assert generation["ratio"] > 0
+
+
+def test_what_the_device_script_imports_is_on_the_gpu_machine_or_carried(dry_run):
+    """Every distribution the dry run imported is in the GPU machine's image (bench/gpu_image.txt) or
+    among the wheels carried there (bench/gpu_wheels.txt): a new dependency of the training path
+    fails here, not in a GPU session's few minutes."""
+    done, _, imported = dry_run
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {"torch", "transformers", "trl", "datasets", "pydantic"} <= imported  # the recorder worked
+    image, wheels = _names(ROOT / "bench" / "gpu_image.txt"), _names(ROOT / "bench" / "gpu_wheels.txt")
+    missing = imported - image - wheels - NOT_NEEDED_THERE - {"codetune-studio"}
+    assert not missing, f"add to bench/gpu_wheels.txt (the GPU machine lacks them): {sorted(missing)}"
 
 
 def test_mfu_counts_four_n_for_adapters_and_six_n_for_full_fine_tuning():
