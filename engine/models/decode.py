@@ -6,7 +6,8 @@ attention), because on a CPU most of generate()'s time at batch 8-32 is not the 
 - the KV cache grows in place in a preallocated buffer (capacity doubles when full) instead of
   `torch.cat` of the whole cache at every token, which copies it once per token per layer;
 - a row leaves the batch as soon as it is finished (stop token, stop string or length): its cache
-  rows are dropped, so the other rows do not carry it to the longest row's end;
+  rows are dropped, so the other rows do not carry it to the longest row's end, and so are the
+  cache's leading columns that were only its prompt's (left padding for every row still decoding);
 - stop strings are looked for only when the new token's text could end one (a per-token text
   table), not by decoding every row's tail at every step;
 - the prompts are prefilled without padding on a CPU (one forward per prompt, or per group of equal
@@ -154,9 +155,14 @@ class _GrowingLayer(DynamicLayer):
             self._views()
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.keep_rows(indices, 0)
+
+    def keep_rows(self, indices: torch.Tensor, drop: int) -> None:
+        """Keep rows `indices` of the batch and drop the first `drop` positions (in one copy)."""
         if self.is_initialized:
-            self.key_buffer = self.key_buffer[indices]
-            self.value_buffer = self.value_buffer[indices]
+            self.key_buffer = self.key_buffer[indices, :, drop:]
+            self.value_buffer = self.value_buffer[indices, :, drop:]
+            self.length -= drop
             self._views()
 
     def _views(self) -> None:
@@ -174,6 +180,11 @@ class _GrowingCache(Cache):
         """Every layer's `place` (see `_GrowingLayer.place`)."""
         for mine, theirs in zip(self.layers, part.layers, strict=True):
             mine.place(theirs, rows, batch, start, capacity)
+
+    def keep_rows(self, indices: torch.Tensor, drop: int) -> None:
+        """Every layer's `keep_rows` (see `_GrowingLayer.keep_rows`)."""
+        for layer in self.layers:
+            layer.keep_rows(indices, drop)
 
 
 class _StopWatch:
@@ -326,8 +337,12 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int 
             break
         if len(keep) < len(active):  # finished rows leave the batch, with their cache
             index = torch.tensor(keep, device=device)
-            cache.batch_select_indices(index)
             attention, next_position = attention[index], next_position[index]
+            # and so do the left-padding columns no remaining row attends to (a long prompt's, once
+            # it has finished): every later step's attention would still read them
+            drop = int(attention.any(dim=0).int().argmax())
+            cache.keep_rows(index, drop)
+            attention = attention[:, drop:]
             active = [active[slot] for slot in keep]
             chosen = [chosen[slot] for slot in keep]
         attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)

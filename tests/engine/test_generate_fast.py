@@ -77,6 +77,38 @@ def test_cache_grows_past_its_first_buffer(llama):
         assert {len(r.tokens) for r in rows} == {30} and {r.reason for r in rows} == {"length"}
 
 
+def test_a_finished_long_prompt_takes_its_padding_columns_out_of_the_cache(llama):
+    """When the longest prompt's row ends, the columns that were only its prompt's leave the cache
+    (the later steps attend over the remaining rows' width), and every row's tokens stay
+    generate()'s for it alone."""
+    import torch
+
+    model, tokenizer = llama
+    short = _requests(tokenizer, max_new=12)[:3]
+    long = GenRequest("long", " ".join([short[0].prompt] * 6), max_new_tokens=2)
+    requests = [long, *short]
+    ids = [tokenizer(r.prompt, add_special_tokens=False)["input_ids"] for r in requests]
+    widths = []
+    forward = model.forward
+
+    def recording(*args, **kwargs):
+        widths.append(kwargs["attention_mask"].shape[1])
+        return forward(*args, **kwargs)
+
+    model.forward = recording
+    try:
+        with torch.inference_mode():
+            rows = decode.decode(model, ids, max_new_tokens=[2, 12, 12, 12], stop_ids={-1})
+    finally:
+        del model.forward
+    single = _run(model, tokenizer, requests, batch_size=1, stop_token_ids=(-1,), backend="generate")
+    assert [tuple(r.tokens) for r in rows] == [single[(r.key, 0)].token_ids for r in requests]
+    longest, rest = len(ids[0]), max(len(i) for i in ids[1:])
+    assert longest > rest + 20
+    # the first step attends over the long prompt's width; once it has ended, over the rest's only
+    assert widths[len(ids)] == longest + 1 and widths[-1] == rest + 11
+
+
 def test_one_batch_mixes_token_limits_and_stop_strings(llama):
     """Requests of different tasks (own token limit, own stop strings) share one batch of the loop
     and each gets what generate() gives it alone."""
