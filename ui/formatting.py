@@ -293,3 +293,25 @@ def progress_text(detail: dict[str, Any], events: list[dict[str, Any]]) -> str:
     if phase == "train" and detail.get("method") != "none" and not _has_started_training(events):
         return text + " · train: loading the model, waiting for the first step"
     return text + (f" · {phase}" if phase else "")
+
+
+def train_path_text(events: Sequence[Mapping[str, Any]]) -> str | None:
+    """How the run trained, in words, from its last `train_path` event (None before training)."""
+    plans = [e for e in events if e.get("type") == "train_path"]
+    if not plans:
+        return None
+    plan = plans[-1]
+    split = (f"micro-batch {plan.get('micro_batch')} × {plan.get('grad_accum')} accumulation, gradient checkpointing "
+             f"{'on' if plan.get('gradient_checkpointing') else 'off'}")
+    if plan.get("speed") != "fast":
+        return f"Trained on the reference path (TRL's SFTTrainer as configured): {split}."
+    parts = [split]
+    if plan.get("padding_free"):
+        parts.append("padding-free rows")
+    if plan.get("chunked_loss"):
+        parts.append(f"the loss in chunks ({plan.get('loss_backend', 'chunked')})")
+    if plan.get("packed_linears"):
+        parts.append("frozen linears on packed weights")
+    if plan.get("fast_dropout"):
+        parts.append("LoRA dropout masks from PCG64 (nn.Dropout's distribution, other draws than the reference's)")
+    return "Trained on the fast path: " + ", ".join(parts) + "."

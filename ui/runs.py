@@ -37,6 +37,7 @@ from ui.formatting import (
     run_label,
     state_badge,
     timestamp,
+    train_path_text,
 )
 from ui.launch import show_mixture
 
@@ -233,6 +234,9 @@ def _detail_section(run_id: str) -> None:
             st.json(summary, expanded=False)
     with tabs[2]:
         st.json(detail.get("spec") or {}, expanded=2)
+        path = train_path_text(events)
+        if path:
+            st.caption(path)
         st.markdown("**Against the reference study's recipe**")
         try:
             common.show_fidelity(engine.api.run_fidelity(run_id), f"fidelity-{run_id}")

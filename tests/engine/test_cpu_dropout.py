@@ -59,6 +59,31 @@ def test_masks_follow_pytorchs_seed():
     assert not torch.equal(first[0], first[1])  # each call draws a new mask
 
 
+def test_gradient_checkpointing_recomputes_the_same_mask():
+    """Checkpointing recomputes the forward in the backward pass; it restores PyTorch's generator
+    first, so the mask (seeded from it) is drawn again identically and the gradients are those of
+    the forward that ran."""
+    from torch.utils.checkpoint import checkpoint
+
+    layer = cpu_dropout.CPUDropout(0.5)
+    weight = torch.randn(16, 16, requires_grad=True)
+    x = torch.randn(8, 16)
+
+    def block(inputs):
+        return (layer(inputs) @ weight).tanh()
+
+    torch.manual_seed(3)
+    block(x).sum().backward()
+    plain, weight.grad = weight.grad.clone(), None
+    torch.manual_seed(3)
+    checkpoint(block, x, use_reentrant=False).sum().backward()
+    assert torch.allclose(weight.grad, plain)
+    torch.manual_seed(4)  # another mask: other gradients (the comparison can fail)
+    weight.grad = None
+    block(x).sum().backward()
+    assert not torch.allclose(weight.grad, plain)
+
+
 def _spec(model_dir, dropout=0.1, speed="fast"):
     return parse_run_spec({
         "model": {"id": str(model_dir)}, "method": "lora", "tasks": ["gen-python"],

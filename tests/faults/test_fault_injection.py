@@ -454,7 +454,12 @@ def test_sigkill_chaos_over_twenty_runs_loses_and_duplicates_nothing(workspace, 
                     hits = [(p, r) for p, r in hits if r.run_id not in {k.get("run") for k in kills}]
                 if hits:
                     time.sleep(extra)  # somewhere inside the phase, not only at its start
-                    victim = rng.choice(hits)[0]
+                    # still there? (a tiny model's generate phase can end within `extra`): else look
+                    # again, waiting less
+                    still = [p for p, r, phase in _busy_workers(pool, settings)
+                             if phase == target and (p, r.run_id) in {(h[0], h[1].run_id) for h in hits}]
+                    victim = rng.choice(still) if still else None
+                    extra /= 2
                 elif _all_terminal(settings, ids):
                     break
                 else:
@@ -693,7 +698,8 @@ def test_corrupt_and_vanished_run_files_do_not_stop_the_queue(workspace, data_di
     claimed twice, the corrupt run can be resumed, and the index ingests what is there."""
     settings = load_settings()
     vanishing = _spec(tiny_model, "lora", False, seed=100, max_steps=400, save_steps=50)
-    scribbled = _spec(tiny_model, "lora", False, seed=101, max_steps=24, save_steps=4)
+    # long enough to be scribbled over while it trains, not after it is done
+    scribbled = _spec(tiny_model, "lora", False, seed=101, max_steps=96, save_steps=16)
     bad_status = _spec(tiny_model, "none", False, seed=102)
     bad_spec = _spec(tiny_model, "none", False, seed=103)
     good = [_spec(tiny_model, "none", sampled, seed=104 + i) for i, sampled in enumerate((False, True, False))]
@@ -715,14 +721,16 @@ def test_corrupt_and_vanished_run_files_do_not_stop_the_queue(workspace, data_di
     _wait_for(lambda: not any(alive(pid) for pid in orphans), 30,
               "the removed run's process to be stopped (it would write into a resubmitted run)")
 
-    _wait_for(lambda: _training(run["scribbled"]), 180, "the scribbled run to train")
+    _wait_for(lambda: _training(run["scribbled"]) and any(pool.current_run(p) == run["scribbled"].run_id
+                                                          for p in first), 180, "the scribbled run to train")
     run["scribbled"].status_path.write_bytes(b"\x00\x00garbage")
     run["scribbled"].file("heartbeat.json").write_text("[1, 2]", encoding="utf-8")
     with open(run["scribbled"].events_path, "ab") as fh:
         fh.write(b'{"t": 1, "type": "tor\xff\n')
 
     rest = [r.run_id for name, r in run.items() if name not in ("vanishing", "bad_status")]
-    _wait_for(lambda: _all_terminal(settings, rest), 400, "the other runs to finish", interval=0.5)
+    _wait_for(lambda: _all_terminal(settings, rest), 400, "the other runs to finish", interval=0.5,
+              detail=lambda: f"{_states(settings, rest)}\n{pool.output()[-3000:]}")
     assert [p for p in first if p.poll() is not None] == [], f"a worker died:\n{pool.output()[-3000:]}"
     assert not run["vanishing"].path.exists(), "the removed run came back"
     rows = {r["run_id"]: r for r in queue.list_runs(settings)}

@@ -11,7 +11,7 @@ from engine import api
 from engine.scoring.quality.base import UNAVAILABLE_PREFIX
 from engine.vocabulary import DONE, PHASES, QUEUED, RUNNING, overall_progress
 from ui import figures
-from ui.formatting import curves_waiting, events_timeline, progress_text
+from ui.formatting import curves_waiting, events_timeline, progress_text, train_path_text
 from ui.quality import failure_banner, findings_per_sample
 from ui.samples import findings_table, measures_table
 
@@ -122,6 +122,23 @@ def test_the_events_timeline_is_readable():
     assert len(steps) == 1 and "steps 1–20" in steps["details"].iloc[0] and "(20 reports)" in steps["details"].iloc[0]
     assert frame["since start"].iloc[-1] == "3 min 20 s" and ":" in frame["time"].iloc[0]
     assert len(events_timeline(events, every_step=True)) == len(events)
+
+
+def test_the_training_path_is_said_in_words():
+    """The Spec tab says how a run trained (its last `train_path` event: a resume may re-plan)."""
+    assert train_path_text([{"type": "train", "step": 1}]) is None
+    reference = {"type": "train_path", "speed": "reference", "micro_batch": 2, "grad_accum": 16,
+                 "gradient_checkpointing": True, "padding_free": False, "chunked_loss": False, "loss_backend": "trl"}
+    assert train_path_text([reference]) == ("Trained on the reference path (TRL's SFTTrainer as configured): "
+                                           "micro-batch 2 × 16 accumulation, gradient checkpointing on.")
+    fast = {**reference, "speed": "fast", "micro_batch": 8, "grad_accum": 4, "gradient_checkpointing": False,
+            "padding_free": True, "chunked_loss": True, "loss_backend": "chunked", "packed_linears": True,
+            "fast_dropout": True}
+    text = train_path_text([reference, fast])
+    assert text.startswith("Trained on the fast path: micro-batch 8 × 4 accumulation, gradient checkpointing off")
+    for said in ("padding-free rows", "the loss in chunks (chunked)", "packed weights", "PCG64"):
+        assert said in text
+    assert "PCG64" not in train_path_text([{**fast, "fast_dropout": False}])  # runs from before the option
 
 
 def test_placeholders_say_what_the_run_is_doing():
