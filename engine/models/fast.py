@@ -98,9 +98,11 @@ def plan(spec: RunSpec, device: str, model: Any, trainable: int, free_bytes: int
         micro, checkpointing = _fit(spec, model, trainable, free)
     from engine.models import cpu_linear
 
+    dropout = device == "cpu" and spec.method in ("lora", "qlora") and spec.lora.dropout > 0
+    if before:  # a resumed run draws its masks as it started (a run from before the option: nn.Dropout's)
+        dropout = dropout and bool(previous.get("fast_dropout"))
     return SpeedPlan("fast", micro, t.effective_batch // micro, checkpointing, padding_free, True, backend(device),
-                     packed_linears=device == "cpu" and cpu_linear.available(),
-                     fast_dropout=device == "cpu" and spec.method in ("lora", "qlora") and spec.lora.dropout > 0)
+                     packed_linears=device == "cpu" and cpu_linear.available(), fast_dropout=dropout)
 
 
 def previous_plan(events: list[dict[str, Any]]) -> dict[str, Any] | None:

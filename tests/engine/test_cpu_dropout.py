@@ -112,6 +112,20 @@ def test_the_swap_covers_every_lora_dropout_and_restores_them(tiny_model):
         assert swapped == 0  # dropout 0 is PEFT's nn.Identity: nothing to draw
 
 
+def test_the_plan_draws_pcg64_masks_on_a_cpu_and_a_resumed_run_keeps_its_masks(tiny_model):
+    from engine.models import fast
+
+    spec = _spec(tiny_model)
+    model = models.load_base_model(spec, load_settings(), "cpu")
+    assert fast.plan(spec, "cpu", model, trainable=1).fast_dropout
+    assert not fast.plan(spec, "cuda", model, trainable=1, free_bytes=2**34).fast_dropout  # CUDA's dropout is fused
+    assert not fast.plan(_spec(tiny_model, dropout=0.0), "cpu", model, trainable=1).fast_dropout
+    assert not fast.plan(_spec(tiny_model, speed="reference"), "cpu", model, trainable=1).fast_dropout
+    started = {"speed": "fast", "micro_batch": 2, "gradient_checkpointing": False}  # a plan from before the option
+    assert not fast.plan(spec, "cpu", model, trainable=1, previous=started).fast_dropout
+    assert fast.plan(spec, "cpu", model, trainable=1, previous={**started, "fast_dropout": True}).fast_dropout
+
+
 @pytest.fixture(name="curve")
 def _curve_fixture(tiny_model, tmp_path):
     from engine.models import trainer as train
