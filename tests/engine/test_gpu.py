@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,14 +58,36 @@ def _record():
 atexit.register(_record)
 """
 
-# Imported here only through another version of a package the image has: huggingface_hub 2.x uses
-# httpx2 (and truststore), the image's huggingface_hub 1.33 uses httpx, which the image holds.
-NOT_NEEDED_THERE = {"httpx2", "httpcore2", "truststore"}
-
-
 def _names(path):
     lines = (line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return {line.split("==")[0].lower().replace("_", "-") for line in lines if line}
+    return {_normal(line.split("==")[0]) for line in lines if line}
+
+
+def _normal(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _closure(start, stop=frozenset()):
+    """`start` and what it requires, transitively, not expanding past the distributions in `stop`."""
+    seen, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            if name not in stop:
+                todo.extend(_requirements(name))
+    return seen
+
+
+def _requirements(distribution):
+    """The distributions `distribution` (as installed here) requires, extras left out."""
+    from importlib import metadata
+
+    try:
+        listed = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        return set()
+    return {_normal(re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0]) for r in listed if "extra ==" not in r}
 
 
 @pytest.fixture(scope="module", name="dry_run")
@@ -112,7 +135,11 @@ def test_what_the_device_script_imports_is_on_the_gpu_machine_or_carried(dry_run
     assert done.returncode == 0, done.stderr[-2000:]
     assert {"torch", "transformers", "trl", "datasets", "pydantic"} <= imported  # the recorder worked
     image, wheels = _names(ROOT / "bench" / "gpu_image.txt"), _names(ROOT / "bench" / "gpu_wheels.txt")
-    missing = imported - image - wheels - NOT_NEEDED_THERE - {"codetune-studio"}
+    missing = imported - image - wheels - {"codetune-studio"}
+    # a dependency only of packages the image has is that version's business, not ours (this venv's
+    # huggingface_hub 2.x imports httpx2; the image's 1.33 uses httpx, which it holds)
+    ours, theirs = _closure(wheels | {"codetune-studio"}, stop=image), _closure(image)
+    missing = {d for d in missing if d in ours or d not in theirs}
     assert not missing, f"add to bench/gpu_wheels.txt (the GPU machine lacks them): {sorted(missing)}"
 
 
