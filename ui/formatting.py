@@ -307,11 +307,13 @@ def train_path_text(events: Sequence[Mapping[str, Any]]) -> str | None:
         return f"Trained on the reference path (TRL's SFTTrainer as configured): {split}."
     parts = [split]
     if plan.get("padding_free"):
-        parts.append("padding-free rows")
+        parts.append("padding-free rows (several examples per row, none attending to another)")
     if plan.get("chunked_loss"):
-        parts.append(f"the loss in chunks ({plan.get('loss_backend', 'chunked')})")
+        parts.append(f"the loss in chunks ({plan.get('loss_backend', 'chunked')}), never holding the full logits")
     if plan.get("packed_linears"):
-        parts.append("frozen linears on packed weights")
+        parts.append("frozen linears on packed weights (the same products, laid out once)")
     if plan.get("fast_dropout"):
-        parts.append("LoRA dropout masks from PCG64 (nn.Dropout's distribution, other draws than the reference's)")
-    return "Trained on the fast path: " + ", ".join(parts) + "."
+        parts.append("LoRA dropout masks from NumPy's PCG64 (nn.Dropout's distribution, other random draws than the "
+                     "reference path's)")
+    return ("Trained on the fast path: " + "; ".join(parts)
+            + ". Per step it sees the same examples, loss and attention as the reference recipe.")

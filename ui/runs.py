@@ -233,10 +233,10 @@ def _detail_section(run_id: str) -> None:
             st.markdown("**Training summary**")
             st.json(summary, expanded=False)
     with tabs[2]:
-        st.json(detail.get("spec") or {}, expanded=2)
         path = train_path_text(events)
-        if path:
+        if path:  # how it trained, above the spec it trained from
             st.caption(path)
+        st.json(detail.get("spec") or {}, expanded=2)
         st.markdown("**Against the reference study's recipe**")
         try:
             common.show_fidelity(engine.api.run_fidelity(run_id), f"fidelity-{run_id}")

@@ -277,6 +277,14 @@ def test_launch_watch_compare_in_a_browser(served, tiny_model):
             page.get_by_role("tab", name="Log").click()
             _ready(page, 0.5)
             _shoot_tall(page, "runs-log", dirs, 2000)
+            # a run that trained: its Spec tab says how
+            page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("run", exact=True)).click()
+            page.get_by_role("option").filter(has_text="MT-LoRA").first.click()
+            _ready(page, 0.5)
+            page.get_by_role("tab", name="Spec").click()
+            _ready(page, 0.5)
+            _shoot_tall(page, "runs-spec", dirs, 2000)
+            assert "Trained on the fast path" in page.locator('[data-testid="stMain"]').inner_text()
 
             # Compare: the study's verdict per task, with n and an interval, then the values
             _open(page, f"{url}/compare", "Compare")

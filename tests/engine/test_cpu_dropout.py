@@ -13,6 +13,7 @@ from engine.models import cpu_dropout
 from engine.models import load as models
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
+from tests.engine.training_helpers import loss_curve
 
 RECORDS = [
     {"prompt": [{"role": "user", "content": f"Return the square of {i}" + ", please" * (i % 4)}],
@@ -127,20 +128,10 @@ def test_the_plan_draws_pcg64_masks_on_a_cpu_and_a_resumed_run_keeps_its_masks(t
 
 
 @pytest.fixture(name="curve")
-def _curve_fixture(tiny_model, tmp_path):
-    from engine.models import trainer as train
-    from engine.runs.rundir import RunDir
-
+def _curve_fixture(tmp_path):
     def curve(spec, name):
-        settings = load_settings()
-        run = RunDir(tmp_path / name)
-        run.path.mkdir()
-        tokenizer = models.load_tokenizer(spec, settings)
-        model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
-        train.train(spec, run, model, tokenizer, RECORDS, [], "cpu")
-        events, _ = run.read_events()
-        path = next(e for e in events if e["type"] == "train_path")
-        return [e["loss"] for e in events if e["type"] == "train"], path
+        losses, _, path = loss_curve(spec, tmp_path / name, RECORDS)
+        return losses, path
 
     return curve
 

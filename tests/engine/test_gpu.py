@@ -52,11 +52,12 @@ IMPORT_RECORDER = """
 import atexit, os, sys, importlib.metadata as metadata
 def _record():
     owners = metadata.packages_distributions()
-    names = {d.lower().replace("_", "-") for m in list(sys.modules) for d in owners.get(m.split(".")[0], [])}
+    names = {d for m in list(sys.modules) for d in owners.get(m.split(".")[0], [])}
     with open(os.environ["CODETUNE_IMPORTS_FILE"], "a", encoding="utf-8") as out:
         out.write("\\n".join(sorted(names)) + "\\n")
 atexit.register(_record)
 """
+
 
 def _names(path):
     lines = (line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
@@ -102,7 +103,8 @@ def _dry_run(tmp_path_factory):
     done = subprocess.run(["bash", str(ROOT / "bench" / "gpu_device.sh")], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600, check=False)
     recorded = tmp / "imports.txt"
-    return done, tmp / "out", set(recorded.read_text(encoding="utf-8").split()) if recorded.exists() else set()
+    names = recorded.read_text(encoding="utf-8").split() if recorded.exists() else []
+    return done, tmp / "out", {_normal(name) for name in names}
 
 
 def test_the_device_script_prints_one_json_report_in_its_cpu_dry_mode(dry_run):

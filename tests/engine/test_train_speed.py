@@ -11,12 +11,11 @@ import torch.nn.functional as F
 
 from engine.models import fast
 from engine.models import load as models
-from engine.models import trainer as train
 from engine.models.loss import linear_cross_entropy
 from engine.models.packing import PaddingFreeCollator, bin_segments
-from engine.runs.rundir import RunDir
 from engine.settings import load_settings
 from engine.spec import parse_run_spec
+from tests.engine.training_helpers import loss_curve
 
 RECORDS = [
     {"prompt": [{"role": "system", "content": "You are an expert Python developer."},
@@ -38,15 +37,7 @@ def _spec(model_dir, speed, method="lora", **overrides):
 
 
 def _curve(spec, tmp_path, name):
-    settings = load_settings()
-    run = RunDir(tmp_path / name)
-    run.path.mkdir()
-    tokenizer = models.load_tokenizer(spec, settings)
-    model = models.apply_method(models.load_base_model(spec, settings, "cpu"), spec)
-    train.train(spec, run, model, tokenizer, RECORDS * 2, [], "cpu")
-    events, _ = run.read_events()
-    logs = [e for e in events if e["type"] == "train"]
-    return [e["loss"] for e in logs], logs[-1]["tokens"], next(e for e in events if e["type"] == "train_path")
+    return loss_curve(spec, tmp_path / name, RECORDS * 2)
 
 
 def test_chunked_cross_entropy_equals_the_full_one_with_its_gradients():
